@@ -1,0 +1,115 @@
+//! Reading a header-named CSV table with every problem located by file, line and field.
+
+use std::rc::Rc;
+
+use crate::error::{FieldError, Problems};
+
+/// One data row of a CSV table: its 1-based line and its fields by column name.
+pub struct Row<'a> {
+    pub path: &'a str,
+    pub line: u64,
+    headers: Rc<Vec<String>>,
+    values: Vec<String>,
+}
+
+impl Row<'_> {
+    /// The trimmed value of `column`, or `None` when the column is absent or the cell empty.
+    pub fn get(&self, column: &str) -> Option<&str> {
+        let index = self.headers.iter().position(|h| h == column)?;
+        self.values.get(index).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    /// A problem at this row's line in `field`.
+    pub fn problem(&self, field: &str, message: impl Into<String>) -> FieldError {
+        FieldError::new(self.path, self.line, field, message)
+    }
+
+    /// The value of a required column, or a problem naming it.
+    pub fn required(&self, column: &str, problems: &mut Problems) -> Option<&str> {
+        let value = self.get(column);
+        if value.is_none() {
+            problems.push(self.problem(column, "is required but empty"));
+        }
+        value
+    }
+
+    /// Parses an optional column with `parse`, reporting what was expected on failure.
+    pub fn parse_optional<T>(
+        &self,
+        column: &str,
+        expected: &str,
+        problems: &mut Problems,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Option<T> {
+        let text = self.get(column)?;
+        let parsed = parse(text);
+        if parsed.is_none() {
+            problems.push(self.problem(column, format!("expected {expected}, got {text:?}")));
+        }
+        parsed
+    }
+}
+
+/// Strips a UTF-8 byte-order mark, which spreadsheet exports often add.
+pub fn strip_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
+/// Reads `text` (the content of `path`) as a CSV table whose header must hold `required` columns.
+///
+/// Rows are returned in order; structural problems (a missing column, a row with the wrong
+/// number of fields) are added to `problems`.
+pub fn read_table<'a>(path: &'a str, text: &str, required: &[&str], problems: &mut Problems) -> Vec<Row<'a>> {
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(strip_bom(text).as_bytes());
+    let headers: Vec<String> = match reader.headers() {
+        Ok(h) => h.iter().map(|s| s.trim().to_string()).collect(),
+        Err(error) => {
+            problems.push(FieldError::new(path, 1, "header", format!("unreadable CSV header: {error}")));
+            return Vec::new();
+        }
+    };
+    let mut missing = false;
+    for column in required {
+        if !headers.iter().any(|h| h == column) {
+            problems.push(FieldError::new(
+                path,
+                1,
+                column,
+                format!("required column is missing from the header (found: {})", headers.join(",")),
+            ));
+            missing = true;
+        }
+    }
+    if missing {
+        return Vec::new();
+    }
+    let headers = Rc::new(headers);
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        match record {
+            Ok(record) => {
+                let line = record.position().map_or(0, |p| p.line());
+                if record.iter().all(|f| f.trim().is_empty()) {
+                    continue;
+                }
+                let values = record.iter().map(str::to_string).collect();
+                rows.push(Row { path, line, headers: Rc::clone(&headers), values });
+            }
+            Err(error) => {
+                let line = error.position().map_or(0, |p| p.line());
+                problems.push(FieldError::new(path, line, "row", csv_error_message(&error)));
+            }
+        }
+    }
+    rows
+}
+
+fn csv_error_message(error: &csv::Error) -> String {
+    match error.kind() {
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            format!("expected {expected_len} fields like the header, got {len}")
+        }
+        csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8".to_string(),
+        _ => error.to_string(),
+    }
+}

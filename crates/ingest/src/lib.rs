@@ -1,0 +1,109 @@
+//! Reading sources into the canonical long frame, setting bad rows aside, and the warehouse.
+//!
+//! This is the only crate that reads outside inputs (source files) and the warehouse.
+
+mod csv_source;
+mod warehouse;
+
+pub use csv_source::{CsvOptions, read_csv_source};
+pub use warehouse::{QUARANTINE_HEADER, Warehouse};
+
+use polars::prelude::*;
+
+/// A row a source delivered that could not be used, and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RowIssue {
+    /// The configured source name.
+    pub source: String,
+    pub path: String,
+    pub line: u64,
+    pub field: String,
+    pub reason: String,
+    /// The row as it stood in the file.
+    pub raw: String,
+}
+
+impl std::fmt::Display for RowIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: field `{}`: {}", self.path, self.line, self.field, self.reason)
+    }
+}
+
+/// What one source delivered: the good rows as a frame, the rows set aside, and the raw input.
+#[derive(Debug, Clone)]
+pub struct SourceBatch {
+    pub source: String,
+    pub path: String,
+    /// The raw bytes as read, kept in the warehouse beside their checksum.
+    pub raw: Vec<u8>,
+    /// Hex SHA-256 of `raw`.
+    pub sha256: String,
+    pub rows_read: usize,
+    pub frame: DataFrame,
+    pub issues: Vec<RowIssue>,
+    pub max_bad_row_share: f64,
+}
+
+impl SourceBatch {
+    /// The vintage stamped on every row: the first 12 hex digits of the input's checksum.
+    pub fn vintage(&self) -> &str {
+        &self.sha256[..12]
+    }
+
+    /// The error that fails this source when its share of bad rows is over its limit.
+    pub fn over_limit(&self) -> Option<IngestError> {
+        let bad = self.issues.len();
+        let share = if self.rows_read == 0 { 0.0 } else { bad as f64 / self.rows_read as f64 };
+        (share > self.max_bad_row_share).then(|| IngestError::TooManyBadRows {
+            source_name: self.source.clone(),
+            path: self.path.clone(),
+            bad,
+            total: self.rows_read,
+            share: share * 100.0,
+            limit: self.max_bad_row_share * 100.0,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("source {source_name:?}: {path}: cannot read: {error}")]
+    Read { source_name: String, path: String, error: std::io::Error },
+    #[error("source {source_name:?}: {path}:{line}: not valid {encoding} (configure `encoding` for this source if it is GBK)")]
+    Decode { source_name: String, path: String, line: u64, encoding: &'static str },
+    #[error("source {source_name:?}: {path}: {message}")]
+    Header { source_name: String, path: String, message: String },
+    #[error(
+        "source {source_name:?}: {path}: {bad} of {total} rows are bad ({share:.0}%), over the limit of {limit:.0}%; the source is set aside"
+    )]
+    TooManyBadRows { source_name: String, path: String, bad: usize, total: usize, share: f64, limit: f64 },
+    #[error("warehouse {path}: {error}")]
+    Warehouse { path: String, error: std::io::Error },
+    #[error("{context}: {error}")]
+    Polars { context: String, error: PolarsError },
+}
+
+impl IngestError {
+    pub(crate) fn polars(context: impl Into<String>) -> impl FnOnce(PolarsError) -> IngestError {
+        let context = context.into();
+        move |error| IngestError::Polars { context, error }
+    }
+}
+
+/// The schema of the canonical long frame.
+pub fn observation_schema() -> Schema {
+    use contract::columns::*;
+    Schema::from_iter([
+        Field::new(ENTITY.into(), DataType::String),
+        Field::new(INDICATOR.into(), DataType::String),
+        Field::new(PERIOD.into(), DataType::String),
+        Field::new(FREQ.into(), DataType::String),
+        Field::new(YEAR.into(), DataType::Int32),
+        Field::new(SUB.into(), DataType::Int32),
+        Field::new(END_MONTH.into(), DataType::Int32),
+        Field::new(VALUE.into(), DataType::Float64),
+        Field::new(SOURCE.into(), DataType::String),
+        Field::new(VINTAGE.into(), DataType::String),
+        Field::new(NOTE.into(), DataType::String),
+    ])
+}

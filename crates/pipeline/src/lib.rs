@@ -1,0 +1,323 @@
+//! The one entry point that runs a period: ingest → warehouse → transform → report → deliver,
+//! recorded in the run ledger. The CLI and the scheduler both call [`run_period`].
+//!
+//! Blocking: callers on an async runtime run it in `spawn_blocking`.
+
+use std::path::Path;
+use std::time::Instant;
+
+use config::{Config, SourceKind, Transport};
+use contract::Period;
+use ingest::{CsvOptions, Warehouse};
+use ledger::{DeliveryState, Ledger};
+use polars::prelude::DataFrame;
+use report::{EmailRequest, Mailer, ProblemInfo, Renderer, ReportInput, SourceInfo};
+use sha2::{Digest, Sha256};
+use tracing::{info, info_span, warn};
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Cli,
+    Cron,
+}
+
+impl Trigger {
+    pub fn code(self) -> &'static str {
+        match self {
+            Trigger::Cli => "cli",
+            Trigger::Cron => "cron",
+        }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// The period to report; `None` reports the latest period present in the data.
+    pub period: Option<Period>,
+    pub trigger: Trigger,
+    /// Re-render and re-send even what was already sent.
+    pub force: bool,
+    /// The time of the run, for the ledger and email dates (the only clock reading).
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+/// How a run ended, when it did not fail.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub run_id: i64,
+    pub period: Period,
+    pub report_path: String,
+    pub observations: usize,
+    pub targets: usize,
+    pub emails_sent: usize,
+    pub emails_already_sent: usize,
+    /// Problems that did not stop the run: rows or sources set aside, deliveries that failed.
+    pub problems: Vec<String>,
+}
+
+impl RunOutcome {
+    /// 0 when the run was clean, 1 when it finished with problems.
+    pub fn exit_code(&self) -> i32 {
+        if self.problems.is_empty() { 0 } else { 1 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Ledger(#[from] ledger::LedgerError),
+    #[error(transparent)]
+    Ingest(#[from] ingest::IngestError),
+    #[error(transparent)]
+    Transform(#[from] transform::TransformError),
+    #[error(transparent)]
+    Report(#[from] report::ReportError),
+    #[error("no observations: every source failed or delivered no rows, so there is nothing to report")]
+    NoData,
+}
+
+struct Clock {
+    started: Instant,
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock { started: Instant::now() }
+    }
+
+    fn millis(&self) -> u128 {
+        self.started.elapsed().as_millis()
+    }
+}
+
+/// Shows `path` relative to the project (the configuration folder's parent) when it lies inside it.
+fn display_path(config: &Config, path: &Path) -> String {
+    let root = config.path.parent().and_then(Path::parent).unwrap_or(Path::new(""));
+    path.strip_prefix(root).map_or_else(|_| path.display().to_string(), |p| p.display().to_string())
+}
+
+/// Runs one period end to end and records it in the ledger.
+pub fn run_period(config: &Config, request: &RunRequest) -> Result<RunOutcome, PipelineError> {
+    let now = request.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let ledger = Ledger::open(&config.output.ledger)?;
+    let abandoned = ledger.abandon_stale_runs(&now)?;
+    if abandoned > 0 {
+        warn!(message = "Earlier runs were interrupted; marked abandoned.", count = abandoned);
+    }
+    let requested = request.period.map_or_else(|| "latest".to_string(), |p| p.to_string());
+    let run_id = ledger.begin_run(&requested, request.trigger.code(), &now)?;
+    let span = info_span!("run", run_id, period = tracing::field::Empty, trigger = request.trigger.code());
+    if let Some(period) = request.period {
+        span.record("period", tracing::field::display(period));
+    }
+    let _entered = span.enter();
+    match run_inner(config, request, &ledger, run_id, &now) {
+        Ok(outcome) => {
+            let state = if outcome.problems.is_empty() { "done" } else { "done_with_problems" };
+            ledger.finish_run(run_id, state, outcome.exit_code(), None, &now)?;
+            info!(message = "Run finished.", state, period = %outcome.period, emails_sent = outcome.emails_sent);
+            Ok(outcome)
+        }
+        Err(error) => {
+            let message = error.to_string();
+            let _ = ledger.finish_run(run_id, "failed", 2, Some(&message), &now);
+            tracing::error!(message = "Run failed.", error = %message);
+            Err(error)
+        }
+    }
+}
+
+fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64, now: &str) -> Result<RunOutcome, PipelineError> {
+    let output = &config.output;
+    let swept: usize = [&output.warehouse_dir, &output.report_dir, &output.outbox_dir]
+        .iter()
+        .map(|dir| contract::atomic::remove_stale_temps(dir))
+        .sum();
+    if swept > 0 {
+        info!(message = "Removed temporary files left by an interrupted run.", count = swept);
+    }
+    let mut problems: Vec<String> = Vec::new();
+    let mut problem_rows: Vec<ProblemInfo> = Vec::new();
+    let mut source_rows: Vec<SourceInfo> = Vec::new();
+
+    // Ingest every source; a failing source is reported and the others go on.
+    let clock = Clock::start();
+    let warehouse = Warehouse::new(&config.output.warehouse_dir);
+    let mut rows_accepted = 0;
+    for source in &config.sources {
+        let span = info_span!("ingest", source = %source.name);
+        let _entered = span.enter();
+        let SourceKind::Csv { path, encoding } = &source.kind;
+        let options = CsvOptions {
+            name: &source.name,
+            path,
+            gb18030: *encoding == config::Encoding::Gb18030,
+            max_bad_row_share: source.max_bad_row_share,
+        };
+        let shown_path = display_path(config, path);
+        match ingest::read_csv_source(&options, &config.catalogue) {
+            Err(error) => {
+                warn!(message = "Source failed.", error = %error);
+                problems.push(error.to_string());
+                problem_rows.push(ProblemInfo { level: "error".into(), place: shown_path.clone(), message: error.to_string() });
+                ledger.record_input(run_id, &source.name, &path.display().to_string(), "", 0, 0, "failed")?;
+                ledger.record_problem(run_id, "error", &shown_path, &error.to_string())?;
+                source_rows.push(SourceInfo { name: source.name.clone(), path: shown_path, vintage: String::new(), rows: 0, set_aside: 0, state: "failed".into() });
+            }
+            Ok(batch) => {
+                warehouse.keep_raw_and_quarantine(&batch)?;
+                for issue in &batch.issues {
+                    let place = format!("{}:{}", shown_path, issue.line);
+                    let message = format!("field `{}`: {}", issue.field, issue.reason);
+                    problems.push(format!("{place}: {message}"));
+                    ledger.record_problem(run_id, "warn", &place, &message)?;
+                    problem_rows.push(ProblemInfo { level: "warn".into(), place, message });
+                }
+                let state = match batch.over_limit() {
+                    Some(error) => {
+                        warn!(message = "Source set aside: too many bad rows.", error = %error);
+                        problems.push(error.to_string());
+                        problem_rows.push(ProblemInfo { level: "error".into(), place: shown_path.clone(), message: error.to_string() });
+                        "failed"
+                    }
+                    None => {
+                        warehouse.accept(&batch)?;
+                        rows_accepted += batch.frame.height();
+                        if batch.issues.is_empty() { "ok" } else { "ok_with_rows_set_aside" }
+                    }
+                };
+                info!(message = "Source read.", rows = batch.frame.height(), set_aside = batch.issues.len(), state);
+                ledger.record_input(run_id, &source.name, &batch.path, &batch.sha256, batch.rows_read, batch.issues.len(), state)?;
+                source_rows.push(SourceInfo {
+                    name: source.name.clone(),
+                    path: shown_path,
+                    vintage: batch.vintage().to_string(),
+                    rows: batch.frame.height(),
+                    set_aside: batch.issues.len(),
+                    state: state.into(),
+                });
+            }
+        }
+    }
+    ledger.record_stage(run_id, "ingest", rows_accepted, clock.millis())?;
+
+    // Read the current warehouse: sources that failed this time keep their last good vintage.
+    let clock = Clock::start();
+    let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+    let observations: DataFrame = warehouse.current(&names)?;
+    if observations.height() == 0 {
+        return Err(PipelineError::NoData);
+    }
+    let period = match request.period {
+        Some(period) => period,
+        None => transform::latest_period(&observations).ok_or(PipelineError::NoData)?,
+    };
+    ledger.set_period(run_id, &period.to_string())?;
+    tracing::Span::current().record("period", tracing::field::display(period));
+    let metrics = {
+        let span = info_span!("transform", rows = observations.height());
+        let _entered = span.enter();
+        transform::compute(&observations, &config.catalogue, period, &transform::Settings::eurostat())?
+    };
+    info!(message = "Metrics computed.", series = metrics.series.height(), targets = metrics.targets.height());
+    ledger.record_stage(run_id, "transform", metrics.series.height(), clock.millis())?;
+
+    // Render the full report.
+    let clock = Clock::start();
+    let renderer = Renderer::new()?;
+    let input = ReportInput {
+        catalogue: &config.catalogue,
+        period,
+        series: &metrics.series,
+        latest: &metrics.latest,
+        targets: &metrics.targets,
+        sources: &source_rows,
+        problems: &problem_rows,
+    };
+    let full_view = report::build_view(&input, report::labels_for(config.language.code()), None)?;
+    let html = renderer.report_html(&full_view)?;
+    let report_path = {
+        let span = info_span!("render", template = "report.html");
+        let _entered = span.enter();
+        report::write_report(&config.output.report_dir, &period.to_string(), &html)?
+    };
+    ledger.record_output(run_id, &report_path.display().to_string(), &format!("{:x}", Sha256::digest(html.as_bytes())))?;
+    ledger.record_stage(run_id, "render", full_view.targets.len(), clock.millis())?;
+
+    // One summary per recipient, each sent at most once per period unless forced.
+    let clock = Clock::start();
+    let mailer = match &config.delivery.transport {
+        Transport::Outbox => Mailer::outbox(&config.output.outbox_dir),
+        Transport::Smtp { url, password } => Mailer::smtp(url, password.as_deref())?,
+    };
+    let report_link = match &config.delivery.report_base_url {
+        Some(base) => format!("{}/{period}/index.html", base.trim_end_matches('/')),
+        None => report_path.display().to_string(),
+    };
+    let (mut sent, mut already) = (0, 0);
+    let period_text = period.to_string();
+    for recipient in &config.recipients {
+        let span = info_span!("deliver", recipient = %recipient.address, transport = %mailer.describe());
+        let _entered = span.enter();
+        match ledger.delivery_state(&period_text, &recipient.address)? {
+            Some(DeliveryState::Sent) if !request.force => {
+                already += 1;
+                info!(message = "Already sent for this period; skipped.");
+                continue;
+            }
+            Some(DeliveryState::Sending) if !request.force => {
+                let message = format!(
+                    "delivery of {period_text} to {} was interrupted and its outcome is unknown; not resent (use --force to resend)",
+                    recipient.address
+                );
+                warn!(message = "Delivery outcome unknown; not resent.");
+                ledger.record_problem(run_id, "warn", &recipient.address, &message)?;
+                problems.push(message);
+                continue;
+            }
+            _ => {}
+        }
+        let followed = config.entities_followed_by(recipient);
+        let view = report::build_view(&input, report::labels_for(recipient.language.code()), Some(&followed))?;
+        let email = report::compose_email(
+            &renderer,
+            &EmailRequest {
+                from: &config.delivery.from,
+                to_address: &recipient.address,
+                to_name: &recipient.name,
+                view: &view,
+                report_link: &report_link,
+                identity: &format!("{period_text}/{}", recipient.address),
+                date: request.now.into(),
+            },
+        )?;
+        let delivery = ledger.begin_delivery(run_id, &period_text, &recipient.address, &email.message_id, &mailer.describe(), now)?;
+        let stem = format!("{period_text}__{}", report::address_stem(&recipient.address));
+        match mailer.send(&email, &stem) {
+            Ok(result) => {
+                ledger.finish_delivery(delivery, DeliveryState::Sent, &result, now)?;
+                sent += 1;
+                info!(message = "Summary delivered.", result = %result);
+            }
+            Err(error) => {
+                ledger.finish_delivery(delivery, DeliveryState::Failed, &error.to_string(), now)?;
+                warn!(message = "Delivery failed.", error = %error);
+                problems.push(error.to_string());
+            }
+        }
+    }
+    ledger.record_stage(run_id, "deliver", sent, clock.millis())?;
+
+    Ok(RunOutcome {
+        run_id,
+        period,
+        report_path: report_path.display().to_string(),
+        observations: observations.height(),
+        targets: metrics.targets.height(),
+        emails_sent: sent,
+        emails_already_sent: already,
+        problems,
+    })
+}

@@ -1,0 +1,223 @@
+//! Turning metrics into what people read: the HTML report, the summary emails, and their delivery.
+//!
+//! This is the only crate that writes reports or sends mail. Templates are named `*.html`
+//! (autoescaped) or `*.txt`; the only fragments marked `| safe` are SVG built by this crate.
+
+mod labels;
+mod view;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use contract::atomic;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{Message, Transport};
+use polars::prelude::PolarsError;
+
+pub use labels::{Labels, status_label};
+pub use view::{ProblemInfo, ReportInput, SourceInfo, View, build_view, format_number};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("template {template}: {message}")]
+    Template { template: String, message: String },
+    #[error("reading column `{column}` of the metrics: {error}")]
+    Frame { column: String, error: PolarsError },
+    #[error("{path}: cannot write: {error}")]
+    Write { path: String, error: std::io::Error },
+    #[error("email to {recipient}: {message}")]
+    Compose { recipient: String, message: String },
+    #[error("delivering to {recipient} by {transport}: {message}")]
+    Deliver { recipient: String, transport: String, message: String },
+}
+
+impl ReportError {
+    pub(crate) fn frame(column: &str) -> impl FnOnce(PolarsError) -> ReportError {
+        let column = column.to_string();
+        move |error| ReportError::Frame { column, error }
+    }
+}
+
+/// Walks an error's causes into one line, for template errors whose top level says little.
+fn unravel(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+const TEMPLATES: [(&str, &str); 3] = [
+    ("report.html", include_str!("../templates/report.html")),
+    ("email.html", include_str!("../templates/email.html")),
+    ("email.txt", include_str!("../templates/email.txt")),
+];
+
+/// The templates, parsed once.
+pub struct Renderer {
+    tera: tera::Tera,
+}
+
+impl Renderer {
+    /// Parses the built-in templates.
+    pub fn new() -> Result<Renderer, ReportError> {
+        let mut tera = tera::Tera::new();
+        for (name, text) in TEMPLATES {
+            tera.add_raw_template(name, text)
+                .map_err(|e| ReportError::Template { template: name.to_string(), message: unravel(&e) })?;
+        }
+        Ok(Renderer { tera })
+    }
+
+    fn render(&self, template: &str, context: &tera::Context) -> Result<String, ReportError> {
+        self.tera.render(template, context).map_err(|e| ReportError::Template { template: template.to_string(), message: unravel(&e) })
+    }
+
+    /// The full report as HTML.
+    pub fn report_html(&self, view: &View) -> Result<String, ReportError> {
+        let mut context = tera::Context::new();
+        context.insert("v", view);
+        self.render("report.html", &context)
+    }
+
+    /// The plain-text and HTML parts of a recipient's summary.
+    pub fn email_parts(&self, view: &View, name: &str, report_link: &str) -> Result<(String, String), ReportError> {
+        let mut context = tera::Context::new();
+        context.insert("v", view);
+        context.insert("name", name);
+        context.insert("report_link", report_link);
+        Ok((self.render("email.txt", &context)?, self.render("email.html", &context)?))
+    }
+}
+
+/// The labels of a language code (`zh-CN` or `en`).
+pub fn labels_for(language: &str) -> Labels {
+    if language == "en" { Labels::english() } else { Labels::chinese() }
+}
+
+/// Writes `html` to `dir/<period>/index.html` atomically, leaving the file untouched when its bytes are the same.
+pub fn write_report(dir: &Path, period: &str, html: &str) -> Result<PathBuf, ReportError> {
+    let path = dir.join(period).join("index.html");
+    if !atomic::same_content(&path, html.as_bytes()) {
+        atomic::write_file(&path, html.as_bytes())
+            .map_err(|error| ReportError::Write { path: path.display().to_string(), error })?;
+    }
+    Ok(path)
+}
+
+/// One summary email, ready to send.
+pub struct Email {
+    pub recipient: String,
+    pub subject: String,
+    pub message_id: String,
+    pub text: String,
+    pub html: String,
+    pub message: Message,
+}
+
+/// What to compose for one recipient.
+pub struct EmailRequest<'a> {
+    pub from: &'a str,
+    pub to_address: &'a str,
+    pub to_name: &'a str,
+    pub view: &'a View,
+    pub report_link: &'a str,
+    /// A stable identity for the message (period and recipient), used for its Message-ID.
+    pub identity: &'a str,
+    pub date: std::time::SystemTime,
+}
+
+/// Composes a multipart/alternative summary (plain text and HTML) for one recipient.
+pub fn compose_email(renderer: &Renderer, request: &EmailRequest<'_>) -> Result<Email, ReportError> {
+    let compose_error = |message: String| ReportError::Compose { recipient: request.to_address.to_string(), message };
+    let (text, html) = renderer.email_parts(request.view, request.to_name, request.report_link)?;
+    let subject = if request.view.lang == "en" {
+        format!("{}: {} alerts", request.view.title, request.view.alerts.len())
+    } else {
+        format!("{}：{} 项预警", request.view.title, request.view.alerts.len())
+    };
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(request.identity.as_bytes());
+    let message_id = format!("<{}.{}@townpulse>", request.view.period, &format!("{digest:x}")[..24]);
+    let from: Mailbox = request.from.parse().map_err(|e| compose_error(format!("`from` {:?}: {e}", request.from)))?;
+    let to = Mailbox::new(Some(request.to_name.to_string()), request.to_address.parse().map_err(|e| compose_error(format!("address: {e}")))?);
+    let message = Message::builder()
+        .from(from)
+        .to(to)
+        .subject(subject.clone())
+        .message_id(Some(message_id.clone()))
+        .date(request.date)
+        .multipart(MultiPart::alternative_plain_html(text.clone(), html.clone()))
+        .map_err(|e| compose_error(e.to_string()))?;
+    Ok(Email { recipient: request.to_address.to_string(), subject, message_id, text, html, message })
+}
+
+/// Where emails go: `.eml` files in a folder, or an SMTP relay.
+pub enum Mailer {
+    Outbox { dir: PathBuf },
+    Smtp { url: String, transport: Box<lettre::SmtpTransport> },
+}
+
+impl Mailer {
+    /// A folder of `.eml` files.
+    pub fn outbox(dir: &Path) -> Mailer {
+        Mailer::Outbox { dir: dir.to_path_buf() }
+    }
+
+    /// An SMTP relay from `smtp://[user@]host[:port]` or `smtps://…`, with the password given apart.
+    pub fn smtp(url: &str, password: Option<&str>) -> Result<Mailer, ReportError> {
+        let error = |message: String| ReportError::Deliver { recipient: String::new(), transport: redact(url), message };
+        let mut builder = lettre::SmtpTransport::from_url(url).map_err(|e| error(unravel(&e)))?;
+        let user = url.split_once("://").and_then(|(_, rest)| rest.split_once('@')).map(|(user, _)| user.to_string());
+        if let (Some(user), Some(password)) = (user, password) {
+            builder = builder.credentials(lettre::transport::smtp::authentication::Credentials::new(user, password.to_string()));
+        }
+        let transport = builder.timeout(Some(std::time::Duration::from_secs(30))).build();
+        Ok(Mailer::Smtp { url: url.to_string(), transport: Box::new(transport) })
+    }
+
+    /// A short description for the ledger and logs (never a password).
+    pub fn describe(&self) -> String {
+        match self {
+            Mailer::Outbox { dir } => format!("outbox {}", dir.display()),
+            Mailer::Smtp { url, .. } => format!("smtp {}", redact(url)),
+        }
+    }
+
+    /// Sends one email; for the outbox, writes `<stem>.eml` atomically and returns its path.
+    pub fn send(&self, email: &Email, stem: &str) -> Result<String, ReportError> {
+        let error = |message: String| ReportError::Deliver { recipient: email.recipient.clone(), transport: self.describe(), message };
+        match self {
+            Mailer::Outbox { dir } => {
+                let path = dir.join(format!("{stem}.eml"));
+                atomic::write_file(&path, &email.message.formatted()).map_err(|e| error(format!("{}: {e}", path.display())))?;
+                Ok(path.display().to_string())
+            }
+            Mailer::Smtp { transport, .. } => {
+                let response = transport.send(&email.message).map_err(|e| error(unravel(&e)))?;
+                Ok(format!("smtp {}", response.code()))
+            }
+        }
+    }
+}
+
+fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((_, host)) => format!("{scheme}://…@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// A file-name-safe form of an email address.
+pub fn address_stem(address: &str) -> String {
+    address.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+/// The entity codes a view should be limited to, for a recipient.
+pub type Followed = BTreeSet<String>;

@@ -1,0 +1,329 @@
+//! The report as plain data for templates: numbers formatted at the indicator's decimals, labels in one language.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use contract::{Catalogue, Period};
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::ReportError;
+use crate::labels::{Labels, status_label};
+
+/// What a report is built from.
+pub struct ReportInput<'a> {
+    pub catalogue: &'a Catalogue,
+    pub period: Period,
+    pub series: &'a DataFrame,
+    pub latest: &'a DataFrame,
+    pub targets: &'a DataFrame,
+    pub sources: &'a [SourceInfo],
+    pub problems: &'a [ProblemInfo],
+}
+
+/// A source as the report lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceInfo {
+    pub name: String,
+    pub path: String,
+    pub vintage: String,
+    pub rows: usize,
+    pub set_aside: usize,
+    pub state: String,
+}
+
+/// A data problem as the report lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProblemInfo {
+    pub level: String,
+    pub place: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct View {
+    pub lang: &'static str,
+    pub t: Labels,
+    pub period: String,
+    pub title: String,
+    pub lead: String,
+    pub headline: Vec<HeadlineFigure>,
+    pub status_counts: Vec<StatusCount>,
+    pub alerts: Vec<TargetRow>,
+    pub targets: Vec<TargetRow>,
+    pub indicators: Vec<IndicatorSection>,
+    pub sources: Vec<SourceInfo>,
+    pub problems: Vec<ProblemInfo>,
+    pub n_entities: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HeadlineFigure {
+    pub label: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusCount {
+    pub status: String,
+    pub label: String,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetRow {
+    pub entity: String,
+    pub entity_name: String,
+    pub indicator: String,
+    pub indicator_name: String,
+    pub unit: String,
+    pub kind: String,
+    pub target: String,
+    pub deadline: String,
+    pub base: String,
+    pub period: String,
+    pub value: String,
+    pub gap: String,
+    pub progress: String,
+    pub time_share: String,
+    pub schedule_gap: String,
+    pub status: String,
+    pub status_label: String,
+    pub source: String,
+    pub quote: String,
+    /// A progress bar drawn by this crate (safe to embed).
+    pub bar_svg: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IndicatorSection {
+    pub code: String,
+    pub name: String,
+    pub unit: String,
+    pub basis: String,
+    pub rows: Vec<SeriesRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesRow {
+    pub entity: String,
+    pub entity_name: String,
+    pub period: String,
+    pub value: String,
+    pub yoy: String,
+    pub base_period: String,
+    pub change_since_base: String,
+    pub avg_change: String,
+    pub source: String,
+}
+
+/// Rounds half away from zero (四舍五入) at `decimals` and formats; empty for a missing value.
+pub fn format_number(value: Option<f64>, decimals: u8) -> String {
+    match value {
+        None => String::new(),
+        Some(v) if !v.is_finite() => String::new(),
+        Some(v) => {
+            let scale = 10f64.powi(i32::from(decimals));
+            let rounded = (v * scale).round() / scale;
+            let rounded = if rounded == 0.0 { 0.0 } else { rounded };
+            format!("{rounded:.prec$}", prec = usize::from(decimals))
+        }
+    }
+}
+
+fn signed(value: Option<f64>, decimals: u8) -> String {
+    let text = format_number(value, decimals);
+    if value.is_some_and(|v| v > 0.0) && !text.chars().all(|c| c == '0' || c == '.') { format!("+{text}") } else { text }
+}
+
+/// A growth figure in its basis: `+13.9%` for percent, `+7.6 个百分点` / `+7.6 pp` for points.
+fn growth_text(value: Option<f64>, points: bool, decimals: u8, t: &Labels) -> String {
+    match value {
+        None => String::new(),
+        Some(_) if points => format!("{} {}", signed(value, decimals), t.points),
+        Some(_) => format!("{}%", signed(value, 1)),
+    }
+}
+
+struct Frame<'a>(&'a DataFrame);
+
+impl Frame<'_> {
+    fn text(&self, name: &str) -> Result<Vec<Option<String>>, ReportError> {
+        let column = self.0.column(name).map_err(ReportError::frame(name))?;
+        let casted = column.cast(&DataType::String).map_err(ReportError::frame(name))?;
+        let values = casted.str().map_err(ReportError::frame(name))?;
+        Ok(values.iter().map(|v| v.map(str::to_string)).collect())
+    }
+
+    fn number(&self, name: &str) -> Result<Vec<Option<f64>>, ReportError> {
+        let column = self.0.column(name).map_err(ReportError::frame(name))?;
+        let casted = column.cast(&DataType::Float64).map_err(ReportError::frame(name))?;
+        let values = casted.f64().map_err(ReportError::frame(name))?;
+        Ok(values.iter().collect())
+    }
+
+    fn flag(&self, name: &str) -> Result<Vec<Option<bool>>, ReportError> {
+        let column = self.0.column(name).map_err(ReportError::frame(name))?;
+        let values = column.bool().map_err(ReportError::frame(name))?;
+        Ok(values.iter().collect())
+    }
+}
+
+/// A horizontal bar: progress (filled) against the share of time elapsed (a marker).
+fn progress_bar(progress: Option<f64>, time_share: Option<f64>, status: &str) -> String {
+    let Some(progress) = progress else { return String::new() };
+    let width = 160.0;
+    let filled = (progress.clamp(0.0, 100.0) / 100.0 * width).round();
+    let marker = time_share.map(|t| (t.clamp(0.0, 100.0) / 100.0 * width).round());
+    let mut svg = format!(
+        r##"<svg class="bar" role="img" aria-label="{progress:.1}%" width="{width}" height="12" viewBox="0 0 {width} 12" xmlns="http://www.w3.org/2000/svg"><rect width="{width}" height="12" fill="#e5e7eb"/><rect class="s-{status}" width="{filled}" height="12"/>"##
+    );
+    if let Some(x) = marker {
+        svg.push_str(&format!(r##"<rect x="{}" width="2" height="12" fill="#111827"/>"##, (x - 1.0).max(0.0)));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// Builds the view of the whole report, or of the entities in `only` when given.
+pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<String>>) -> Result<View, ReportError> {
+    let catalogue = input.catalogue;
+    let entity_name = |code: &str| catalogue.entities.get(code).map_or_else(|| code.to_string(), |e| e.name.clone());
+    let keep = |code: &str| only.is_none_or(|set| set.contains(code));
+
+    // Targets.
+    let tf = Frame(input.targets);
+    let (entities, indicators, kinds, targets_v, deadlines) =
+        (tf.text("entity")?, tf.text("indicator")?, tf.text("kind")?, tf.number("target")?, tf.text("deadline")?);
+    let (comparators, base_periods, base_values, periods, values) =
+        (tf.text("comparator")?, tf.text("base_period")?, tf.number("base_value")?, tf.text("period")?, tf.number("value")?);
+    let (gaps, progress, time_share, schedule_gap, statuses) =
+        (tf.number("gap")?, tf.number("progress_pct")?, tf.number("time_pct")?, tf.number("schedule_gap_pp")?, tf.text("status")?);
+    let (sources, notes, approx) = (tf.text("target_source")?, tf.text("target_note")?, tf.flag("achieved_approx")?);
+    let mut target_rows = Vec::new();
+    for i in 0..input.targets.height() {
+        let entity = entities[i].clone().unwrap_or_default();
+        if !keep(&entity) {
+            continue;
+        }
+        let indicator_code = indicators[i].clone().unwrap_or_default();
+        let Some(indicator) = catalogue.indicators.get(&indicator_code) else { continue };
+        let decimals = indicator.decimals;
+        let kind = kinds[i].clone().unwrap_or_default();
+        let status = statuses[i].clone().unwrap_or_default();
+        let comparator = comparators[i].clone().unwrap_or_default();
+        let target_text = match kind.as_str() {
+            "growth" => format!("{comparator} {}%/{}", format_number(targets_v[i], 1), t.per_year),
+            "relative" => format!("{} {}", t.above_parent, targets_v[i].map(|m| format!("+{} {}", format_number(Some(m), 1), t.points)).unwrap_or_default()),
+            _ => format!("{comparator} {}", format_number(targets_v[i], decimals)),
+        };
+        let base = match (&base_periods[i], base_values[i]) {
+            (Some(p), Some(v)) => format!("{} ({p})", format_number(Some(v), decimals)),
+            _ => String::new(),
+        };
+        let mut label = status_label(&status, &t).to_string();
+        if status == "achieved" && approx[i] == Some(true) {
+            label = t.achieved_approx.to_string();
+        }
+        target_rows.push(TargetRow {
+            entity_name: entity_name(&entity),
+            entity,
+            indicator_name: indicator.name.clone(),
+            indicator: indicator_code,
+            unit: indicator.unit.clone(),
+            kind,
+            target: target_text,
+            deadline: deadlines[i].clone().unwrap_or_default(),
+            base,
+            period: periods[i].clone().unwrap_or_default(),
+            value: format_number(values[i], decimals),
+            gap: signed(gaps[i], decimals),
+            progress: format_number(progress[i], 1),
+            time_share: format_number(time_share[i], 1),
+            schedule_gap: signed(schedule_gap[i], 1),
+            bar_svg: progress_bar(progress[i], time_share[i], &status),
+            status_label: label,
+            status,
+            source: sources[i].clone().unwrap_or_default(),
+            quote: notes[i].clone().unwrap_or_default(),
+        });
+    }
+
+    // Indicator sections from the latest values.
+    let lf = Frame(input.latest);
+    let (l_entities, l_indicators, l_periods, l_values) = (lf.text("entity")?, lf.text("indicator")?, lf.text("period")?, lf.number("value")?);
+    let (l_growth, l_base_period, l_change, l_avg, l_source) =
+        (lf.number("growth")?, lf.text("base_period")?, lf.number("change_since_base")?, lf.number("avg_change_since_base")?, lf.text("source")?);
+    let mut sections: BTreeMap<String, IndicatorSection> = BTreeMap::new();
+    let mut covered = BTreeSet::new();
+    for i in 0..input.latest.height() {
+        let entity = l_entities[i].clone().unwrap_or_default();
+        if !keep(&entity) {
+            continue;
+        }
+        let code = l_indicators[i].clone().unwrap_or_default();
+        let Some(indicator) = catalogue.indicators.get(&code) else { continue };
+        covered.insert(entity.clone());
+        let points = indicator.kind.changes_in_points();
+        let decimals = indicator.decimals;
+        let section = sections.entry(code.clone()).or_insert_with(|| IndicatorSection {
+            code: code.clone(),
+            name: indicator.name.clone(),
+            unit: indicator.unit.clone(),
+            basis: if points { t.points.to_string() } else { "%".to_string() },
+            rows: Vec::new(),
+        });
+        let base_period = l_base_period[i].clone().unwrap_or_default();
+        let is_base = base_period == l_periods[i].clone().unwrap_or_default();
+        section.rows.push(SeriesRow {
+            entity_name: entity_name(&entity),
+            entity,
+            period: l_periods[i].clone().unwrap_or_default(),
+            value: format_number(l_values[i], decimals),
+            yoy: growth_text(l_growth[i], points, decimals, &t),
+            base_period: if is_base { String::new() } else { base_period },
+            change_since_base: if is_base { String::new() } else { signed(l_change[i], decimals) },
+            avg_change: if is_base { String::new() } else { signed(l_avg[i], decimals) },
+            source: l_source[i].clone().unwrap_or_default(),
+        });
+    }
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for row in &target_rows {
+        *counts.entry(row.status.as_str()).or_default() += 1;
+    }
+    let order = ["achieved", "on_track", "moderate", "insufficient", "moving_away", "insufficient_data"];
+    let status_counts: Vec<StatusCount> = order
+        .iter()
+        .filter_map(|s| counts.get(s).map(|c| StatusCount { status: s.to_string(), label: status_label(s, &t).to_string(), count: *c }))
+        .collect();
+    let alerts: Vec<TargetRow> =
+        target_rows.iter().filter(|r| matches!(r.status.as_str(), "moving_away" | "insufficient" | "moderate")).cloned().collect();
+    let assessed = target_rows.iter().filter(|r| r.status != "insufficient_data").count();
+    let fine = target_rows.iter().filter(|r| matches!(r.status.as_str(), "achieved" | "on_track")).count();
+    let worst = target_rows
+        .iter()
+        .filter(|r| r.status == "moving_away" || r.status == "insufficient")
+        .min_by(|a, b| a.schedule_gap.parse::<f64>().unwrap_or(0.0).total_cmp(&b.schedule_gap.parse::<f64>().unwrap_or(0.0)))
+        .map(|r| format!("{}{}", r.entity_name, r.indicator_name));
+    let lead = t.lead(target_rows.len(), assessed, fine, worst.as_deref());
+    let headline = vec![
+        HeadlineFigure { label: t.targets_tracked.to_string(), value: target_rows.len().to_string() },
+        HeadlineFigure { label: t.targets_fine.to_string(), value: fine.to_string() },
+        HeadlineFigure { label: t.alerts.to_string(), value: alerts.len().to_string() },
+        HeadlineFigure { label: t.entities_covered.to_string(), value: covered.len().to_string() },
+    ];
+    Ok(View {
+        lang: t.lang,
+        title: t.title(&input.period.to_string()),
+        period: input.period.to_string(),
+        lead,
+        headline,
+        status_counts,
+        alerts,
+        targets: target_rows,
+        indicators: sections.into_values().collect(),
+        sources: input.sources.to_vec(),
+        problems: input.problems.to_vec(),
+        n_entities: covered.len(),
+        t,
+    })
+}

@@ -1,0 +1,107 @@
+//! The `townpulse` command line: a thin layer over `pipeline` that decides exit codes.
+//!
+//! Exit codes: 0 done, 1 done with problems (rows or sources set aside, a delivery failed),
+//! 2 failed (bad configuration, nothing to report, an output that could not be written).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "townpulse", version, about = "Track towns, counties and cities against their plan targets, every month")]
+struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, env = "TOWNPULSE_CONFIG", default_value = "config/townpulse.toml")]
+    config: PathBuf,
+    /// Log format: `text` (default) or `json`.
+    #[arg(long, global = true, env = "TOWNPULSE_LOG_FORMAT", default_value = "text")]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ingest the sources, compute the metrics, render the report and email each recipient.
+    Run {
+        /// The period to report (`2025`, `2025Q3`, `2025-09`); default: the latest period in the data.
+        #[arg(long)]
+        period: Option<String>,
+        /// Re-send emails already sent for this period.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check the configuration and the catalogue files, reporting every problem at once.
+    Validate,
+}
+
+fn init_tracing(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("TOWNPULSE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.with_target(false).init();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.log_format);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load_config(path: &PathBuf) -> anyhow::Result<config::Config> {
+    Ok(config::Config::load(path, &config::Environment::from_process())?)
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Validate => {
+            let config = load_config(&cli.config)?;
+            println!(
+                "{}: ok ({} sources, {} entities, {} indicators, {} targets, {} recipients)",
+                cli.config.display(),
+                config.sources.len(),
+                config.catalogue.entities.len(),
+                config.catalogue.indicators.len(),
+                config.catalogue.targets.len(),
+                config.recipients.len()
+            );
+            Ok(0)
+        }
+        Command::Run { period, force } => {
+            let period = period
+                .map(|p| p.parse::<contract::Period>().with_context(|| "--period"))
+                .transpose()?;
+            let config = load_config(&cli.config)?;
+            let request = pipeline::RunRequest { period, trigger: pipeline::Trigger::Cli, force, now: chrono::Utc::now() };
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let outcome = runtime.block_on(async move {
+                tokio::task::spawn_blocking(move || pipeline::run_period(&config, &request)).await
+            })??;
+            println!("period {}: report {}", outcome.period, outcome.report_path);
+            println!(
+                "{} observations, {} targets; {} emails sent, {} already sent earlier",
+                outcome.observations, outcome.targets, outcome.emails_sent, outcome.emails_already_sent
+            );
+            if !outcome.problems.is_empty() {
+                println!("{} problems (rows set aside are in the warehouse's quarantine folder):", outcome.problems.len());
+                for problem in &outcome.problems {
+                    println!("  {problem}");
+                }
+            }
+            Ok(outcome.exit_code() as u8)
+        }
+    }
+}

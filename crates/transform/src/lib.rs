@@ -1,0 +1,116 @@
+//! The metrics engine: growth of each series and the gap to each target, as Polars expressions.
+//!
+//! Pure: no IO, no clock. The reporting period and the settings are parameters; the inputs are
+//! the canonical long frame of observations and the checked catalogue.
+
+mod frames;
+mod series;
+mod targets;
+
+use contract::{Catalogue, Period};
+use polars::prelude::*;
+
+pub use frames::{indicator_frame, target_frame};
+
+/// Column names of the outputs.
+pub mod out {
+    pub const BASIS: &str = "basis";
+    pub const VALUE_LAST_YEAR: &str = "value_last_year";
+    pub const YOY_PCT: &str = "yoy_pct";
+    pub const YOY_CHANGE: &str = "yoy_change";
+    pub const YOY_NOTE: &str = "yoy_note";
+    pub const POP_PCT: &str = "pop_pct";
+    pub const POP_CHANGE: &str = "pop_change";
+    pub const YTD_VALUE: &str = "ytd_value";
+    pub const YTD_YOY_PCT: &str = "ytd_yoy_pct";
+    pub const BASE_PERIOD: &str = "base_period";
+    pub const BASE_VALUE: &str = "base_value";
+    pub const CHANGE_SINCE_BASE: &str = "change_since_base";
+    pub const CAGR_SINCE_BASE_PCT: &str = "cagr_since_base_pct";
+    pub const AVG_CHANGE_SINCE_BASE: &str = "avg_change_since_base";
+    /// Growth in the indicator's basis: percent for levels and flows, points for rates and ratios.
+    pub const GROWTH: &str = "growth";
+    pub const STATUS: &str = "status";
+}
+
+/// Thresholds and methods for judging progress, with the Eurostat defaults in [`Settings::eurostat`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// A growth ratio at or above this is `on_track`.
+    pub on_track: f64,
+    /// A growth ratio at or above this (and below `on_track`) is `moderate`; from 0 up to it, `insufficient`.
+    pub moderate: f64,
+    /// For rates and ratios, judge progress by the linear (points a year) ratio instead of the CAGR ratio.
+    pub linear_for_rates: bool,
+    /// Default tolerance of a `≈` target on a rate or ratio, in points.
+    pub approx_tolerance_points: f64,
+    /// Default tolerance of a `≈` target on a level or flow, in percent of the target.
+    pub approx_tolerance_percent: f64,
+}
+
+impl Settings {
+    /// Eurostat's SDG thresholds (0.95 and 0.60), CAGR ratios, ±0.5 points or ±1% for `≈`.
+    pub fn eurostat() -> Settings {
+        Settings { on_track: 0.95, moderate: 0.60, linear_for_rates: false, approx_tolerance_points: 0.5, approx_tolerance_percent: 1.0 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    #[error("computing {stage}: {error}")]
+    Polars { stage: &'static str, error: PolarsError },
+}
+
+fn polars_error(stage: &'static str) -> impl FnOnce(PolarsError) -> TransformError {
+    move |error| TransformError::Polars { stage, error }
+}
+
+/// Everything computed for one reporting period.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub period: Period,
+    /// One row per observation up to the period, with its growth measures.
+    pub series: DataFrame,
+    /// The latest observation of each entity and indicator up to the period.
+    pub latest: DataFrame,
+    /// One row per target, assessed at the latest period with data.
+    pub targets: DataFrame,
+}
+
+/// Computes series growth and target gaps for `period` from the canonical observations.
+pub fn compute(observations: &DataFrame, catalogue: &Catalogue, period: Period, settings: &Settings) -> Result<Metrics, TransformError> {
+    let series = series::series(observations.clone().lazy(), catalogue, period)
+        .and_then(LazyFrame::collect)
+        .map_err(polars_error("series"))?;
+    let latest = series::latest(series.clone().lazy()).and_then(LazyFrame::collect).map_err(polars_error("latest values"))?;
+    let targets = targets::assess(series.clone().lazy(), catalogue, settings)
+        .and_then(LazyFrame::collect)
+        .map_err(polars_error("targets"))?;
+    Ok(Metrics { period, series, latest, targets })
+}
+
+/// The latest period present in the observations, which a run reports by default.
+pub fn latest_period(observations: &DataFrame) -> Option<Period> {
+    use contract::columns::*;
+    let frame = observations
+        .clone()
+        .lazy()
+        .filter(col(VALUE).is_not_null())
+        .select([col(FREQ), col(YEAR), col(SUB)])
+        .unique(None, UniqueKeepStrategy::Any)
+        .collect()
+        .ok()?;
+    let freq = frame.column(FREQ).ok()?.str().ok()?.clone();
+    let year = frame.column(YEAR).ok()?.i32().ok()?.clone();
+    let sub = frame.column(SUB).ok()?.i32().ok()?.clone();
+    (0..frame.height())
+        .filter_map(|i| {
+            let frequency = match freq.get(i)? {
+                "M" => contract::Frequency::Month,
+                "Q" => contract::Frequency::Quarter,
+                _ => contract::Frequency::Year,
+            };
+            Period::from_parts(frequency, year.get(i)?, sub.get(i)?)
+        })
+        .max()
+}

@@ -1,0 +1,187 @@
+//! Growth of each series: year on year, period on period, year to date, since the base.
+
+use contract::columns::*;
+use contract::{Catalogue, Period};
+use polars::prelude::*;
+
+use crate::frames::{indicator_frame, membership_frame};
+use crate::out::*;
+
+/// Keys of one series observation, without the period.
+const SERIES_KEY: [&str; 3] = [ENTITY, INDICATOR, FREQ];
+
+fn named(names: &[&str]) -> Vec<Expr> {
+    names.iter().map(|n| col(*n)).collect()
+}
+
+fn null_f64() -> Expr {
+    lit(NULL).cast(DataType::Float64)
+}
+
+/// Percent change from `base` to `value`, defined only for a positive base and a non-negative value.
+pub(crate) fn percent_change(value: Expr, base: Expr) -> Expr {
+    when(base.clone().gt(lit(0.0)).and(value.clone().gt_eq(lit(0.0))))
+        .then((value / base - lit(1.0)) * lit(100.0))
+        .otherwise(null_f64())
+}
+
+/// Why a percent change is empty, or null when it is not.
+fn percent_change_note(value: Expr, base: Expr, points: Expr) -> Expr {
+    when(value.clone().is_null())
+        .then(lit("no value"))
+        .when(base.clone().is_null())
+        .then(lit("no value for the comparison period"))
+        .when(points.clone().not().and(base.clone().lt_eq(lit(0.0))))
+        .then(lit("base is zero or negative: percent change undefined"))
+        .when(points.not().and(value.lt(lit(0.0))))
+        .then(lit("sign change: percent change undefined"))
+        .otherwise(lit(NULL).cast(DataType::String))
+}
+
+/// Appends, for each group without a figure of its own, the sum of its members where every member has one.
+fn with_group_totals(observations: LazyFrame, catalogue: &Catalogue) -> PolarsResult<LazyFrame> {
+    let members = membership_frame(catalogue)?;
+    if members.height() == 0 {
+        return Ok(observations);
+    }
+    let period_keys = [INDICATOR, PERIOD, FREQ, YEAR, SUB, END_MONTH];
+    let mut group_by = vec![col("group")];
+    group_by.extend(named(&period_keys));
+    let sums = observations
+        .clone()
+        .join(members.lazy(), [col(ENTITY)], [col("member")], JoinArgs::new(JoinType::Inner))
+        .group_by(group_by)
+        .agg([
+            col(VALUE).sum().alias(VALUE),
+            col(VALUE).count().alias("n_present"),
+            col("n_members").first().alias("n_members"),
+            col(VINTAGE).max().alias(VINTAGE),
+        ])
+        .filter(col("n_present").cast(DataType::UInt32).eq(col("n_members")))
+        .rename(["group"], [ENTITY], true);
+    let own = observations.clone().select([col(ENTITY), col(INDICATOR), col(PERIOD), lit(true).alias("_own")]);
+    let missing = sums
+        .join(own, named(&[ENTITY, INDICATOR, PERIOD]), named(&[ENTITY, INDICATOR, PERIOD]), JoinArgs::new(JoinType::Left))
+        .filter(col("_own").is_null())
+        .select([
+            col(ENTITY),
+            col(INDICATOR),
+            col(PERIOD),
+            col(FREQ),
+            col(YEAR),
+            col(SUB),
+            col(END_MONTH),
+            col(VALUE),
+            lit("sum of the group's members").alias(SOURCE),
+            col(VINTAGE),
+            lit(NULL).cast(DataType::String).alias(NOTE),
+        ]);
+    let observations = observations.select(named(&[ENTITY, INDICATOR, PERIOD, FREQ, YEAR, SUB, END_MONTH, VALUE, SOURCE, VINTAGE, NOTE]));
+    concat([observations, missing], UnionArgs::default())
+}
+
+/// The series frame: each observation up to `period` with its growth measures.
+pub(crate) fn series(observations: LazyFrame, catalogue: &Catalogue, period: Period) -> PolarsResult<LazyFrame> {
+    let indicators = indicator_frame(catalogue)?.lazy();
+    let in_scope = observations.filter(col(END_MONTH).lt_eq(lit(period.end_month_index())));
+    let with_groups = with_group_totals(in_scope, catalogue)?;
+    let points = col(BASIS).eq(lit("points"));
+    let is_flow = col("kind").eq(lit("flow"));
+
+    // Year-to-date totals: the published total for `ytd` flows; the sum of every month so far
+    // for `period` flows, empty when any month is missing (never read as zero).
+    let window = named(&[ENTITY, INDICATOR, FREQ, YEAR]);
+    let present_so_far = col(VALUE).is_not_null().cast(DataType::Int32).cum_sum(false).over(window.clone())?;
+    let frame = with_groups
+        .join(indicators, [col(INDICATOR)], [col("indicator")], JoinArgs::new(JoinType::Left))
+        .sort([ENTITY, INDICATOR, FREQ, YEAR, SUB], SortMultipleOptions::default())
+        .with_column(
+        when(is_flow.clone().and(col(FREQ).eq(lit("Y"))))
+            .then(col(VALUE))
+            .when(is_flow.clone().and(col("accumulation").eq(lit("ytd"))))
+            .then(col(VALUE))
+            .when(is_flow.and(col("accumulation").eq(lit("period"))).and(present_so_far.eq(col(SUB))))
+            .then(col(VALUE).cum_sum(false).over(window)?)
+            .otherwise(null_f64())
+            .alias(YTD_VALUE),
+    );
+
+    // The same period a year earlier.
+    let last_year = frame.clone().select([
+        col(ENTITY),
+        col(INDICATOR),
+        col(FREQ),
+        (col(YEAR) + lit(1)).alias(YEAR),
+        col(SUB),
+        col(VALUE).alias(VALUE_LAST_YEAR),
+        col(YTD_VALUE).alias("ytd_value_last_year"),
+    ]);
+    // The previous period, keyed by the period that follows it.
+    let per_year = when(col(FREQ).eq(lit("M"))).then(lit(12)).otherwise(lit(4));
+    let wraps = col(FREQ).eq(lit("Y")).or(col(SUB).eq(per_year));
+    let previous = frame.clone().select([
+        col(ENTITY),
+        col(INDICATOR),
+        col(FREQ),
+        when(wraps.clone()).then(col(YEAR) + lit(1)).otherwise(col(YEAR)).alias(YEAR),
+        when(col(FREQ).eq(lit("Y"))).then(lit(0)).when(wraps).then(lit(1)).otherwise(col(SUB) + lit(1)).alias(SUB),
+        col(VALUE).alias("value_previous"),
+    ]);
+    // The base: the series' first observation with a value.
+    let by_series = named(&SERIES_KEY);
+    let base = frame
+        .clone()
+        .filter(col(VALUE).is_not_null())
+        .group_by(by_series.clone())
+        .agg([
+            col(PERIOD).sort_by([col(END_MONTH)], SortMultipleOptions::default()).first().alias(BASE_PERIOD),
+            col(VALUE).sort_by([col(END_MONTH)], SortMultipleOptions::default()).first().alias(BASE_VALUE),
+            col(END_MONTH).min().alias("base_end_month"),
+        ]);
+
+    let period_key = named(&[ENTITY, INDICATOR, FREQ, YEAR, SUB]);
+    let joined = frame
+        .join(last_year, period_key.clone(), period_key.clone(), JoinArgs::new(JoinType::Left))
+        .join(previous, period_key.clone(), period_key, JoinArgs::new(JoinType::Left))
+        .join(base, by_series.clone(), by_series, JoinArgs::new(JoinType::Left));
+
+    let years_since_base = (col(END_MONTH) - col("base_end_month")).cast(DataType::Float64) / lit(12.0);
+    let not_ytd = col("accumulation").neq(lit("ytd")).or(col(FREQ).eq(lit("Y")));
+    let result = joined.with_columns([
+        when(points.clone()).then(null_f64()).otherwise(percent_change(col(VALUE), col(VALUE_LAST_YEAR))).alias(YOY_PCT),
+        (col(VALUE) - col(VALUE_LAST_YEAR)).alias(YOY_CHANGE),
+        percent_change_note(col(VALUE), col(VALUE_LAST_YEAR), points.clone()).alias(YOY_NOTE),
+        when(points.clone().or(not_ytd.clone().not()))
+            .then(null_f64())
+            .otherwise(percent_change(col(VALUE), col("value_previous")))
+            .alias(POP_PCT),
+        when(not_ytd).then(col(VALUE) - col("value_previous")).otherwise(null_f64()).alias(POP_CHANGE),
+        percent_change(col(YTD_VALUE), col("ytd_value_last_year")).alias(YTD_YOY_PCT),
+        (col(VALUE) - col(BASE_VALUE)).alias(CHANGE_SINCE_BASE),
+        when(points.clone().not().and(years_since_base.clone().gt(lit(0.0))).and(col(BASE_VALUE).gt(lit(0.0))).and(col(VALUE).gt(lit(0.0))))
+            .then(((col(VALUE) / col(BASE_VALUE)).pow(lit(1.0) / years_since_base.clone()) - lit(1.0)) * lit(100.0))
+            .otherwise(null_f64())
+            .alias(CAGR_SINCE_BASE_PCT),
+        when(years_since_base.clone().gt(lit(0.0)))
+            .then((col(VALUE) - col(BASE_VALUE)) / years_since_base)
+            .otherwise(null_f64())
+            .alias(AVG_CHANGE_SINCE_BASE),
+    ]);
+    Ok(result.with_column(
+        when(points).then(col(YOY_CHANGE)).otherwise(col(YOY_PCT)).alias(GROWTH),
+    ))
+}
+
+/// The latest observation with a value of each entity and indicator (a yearly figure wins
+/// over a monthly one ending in the same month).
+pub(crate) fn latest(series: LazyFrame) -> PolarsResult<LazyFrame> {
+    let freq_rank = when(col(FREQ).eq(lit("Y"))).then(lit(2)).when(col(FREQ).eq(lit("Q"))).then(lit(1)).otherwise(lit(0));
+    let rank = col(END_MONTH) * lit(4) + freq_rank;
+    let latest_rank = col("_rank").max().over([col(ENTITY), col(INDICATOR)])?;
+    Ok(series
+        .filter(col(VALUE).is_not_null())
+        .with_column(rank.alias("_rank"))
+        .filter(col("_rank").eq(latest_rank))
+        .drop(cols(["_rank"]))
+        .sort([ENTITY, INDICATOR], SortMultipleOptions::default()))
+}

@@ -1,0 +1,68 @@
+//! The demo report opened in a real headless Chromium.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::{DemoProject, project_dir, text};
+
+fn chromium() -> Option<PathBuf> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].iter().map(PathBuf::from).find(|p| p.is_file())
+}
+
+fn headless(chromium: &Path, profile: &Path, extra: &[String]) -> std::process::Output {
+    Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .output()
+        .expect("starting chromium")
+}
+
+#[test]
+fn the_report_opens_in_headless_chromium_and_shows_the_figures() {
+    let Some(chromium) = chromium() else {
+        assert!(std::env::var("CI").is_err(), "Chromium is required under CI (apt-get install chromium) but was not found");
+        eprintln!("NOT RUN: the_report_opens_in_headless_chromium: no Chromium at /usr/bin/chromium (apt-get install chromium)");
+        return;
+    };
+    let project = DemoProject::new();
+    let output = project.run(&["run"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let report = project.path("reports/out/2023/index.html");
+    let url = format!("file://{}", report.display());
+    let profile = tempfile::tempdir().unwrap();
+
+    // The DOM as Chromium parsed it holds the figures and the Chinese labels.
+    let dom = headless(&chromium, profile.path(), &["--dump-dom".into(), url.clone()]);
+    let dom_text = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
+    for needle in ["2023 城镇发展监测月报", "目标进展", "嘉兴五个特色小镇", "106.80", "66.16", "序时进度"] {
+        assert!(dom_text.contains(needle), "{needle:?} not in the page Chromium rendered");
+    }
+
+    // Screenshots at desktop and phone width, kept as test artifacts.
+    let artifacts = project_dir().join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    for (width, name) in [(1280, "report-1280.png"), (390, "report-390.png")] {
+        let path = artifacts.join(name);
+        let _ = std::fs::remove_file(&path);
+        let shot = headless(
+            &chromium,
+            profile.path(),
+            &[format!("--window-size={width},2400"), format!("--screenshot={}", path.display()), url.clone()],
+        );
+        assert!(shot.status.success(), "{}", String::from_utf8_lossy(&shot.stderr));
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "screenshot {name} is missing or blank");
+    }
+}

@@ -1,0 +1,191 @@
+//! The real binary on the bundled demo: report, outbox, ledger, exit codes, idempotence.
+
+use mail_parser::MessageParser;
+
+use crate::{DemoProject, text};
+
+fn ledger_count(project: &DemoProject, sql: &str) -> i64 {
+    let connection = rusqlite::Connection::open(project.path("reports/ledger.sqlite")).unwrap();
+    connection.query_row(sql, [], |row| row.get(0)).unwrap()
+}
+
+#[test]
+fn demo_run_writes_report_emails_and_ledger_and_a_second_run_changes_nothing() {
+    let project = DemoProject::new();
+    let first = project.run(&["run"], &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert!(text(&first).contains("period 2023"), "{}", text(&first));
+
+    let report_path = project.path("reports/out/2023/index.html");
+    let report = std::fs::read_to_string(&report_path).unwrap();
+    assert!(report.contains("<html lang=\"zh-CN\">"));
+    assert!(report.contains("2023 城镇发展监测月报"));
+    // Figures from the seed documents, formatted at the indicator's decimals.
+    assert!(report.contains("浙江省27个小城市培育试点镇"), "the zj27 group is missing");
+    assert!(report.contains("45.06"), "Jiaxing 1—9月 investment 45.06 亿元 missing");
+    assert!(report.contains("106.80"), "Jiaxing annual plan 106.8 亿元 missing");
+    assert!(report.contains("66.16"), "national urbanization 2023 missing");
+    assert!(report.contains("目标进展") && report.contains("序时进度"));
+
+    let emails = project.outbox();
+    assert_eq!(emails.len(), 4, "one email per recipient: {emails:?}");
+    for path in &emails {
+        let bytes = std::fs::read(path).unwrap();
+        let message = MessageParser::default().parse(&bytes).unwrap_or_else(|| panic!("{} is not MIME", path.display()));
+        let subject = message.subject().unwrap_or_default().to_string();
+        assert!(subject.contains("2023"), "subject {subject:?}");
+        let to = message.to().and_then(|to| to.first()).and_then(|a| a.address()).unwrap_or_default().to_string();
+        assert!(to.contains('@'), "recipient missing in {}", path.display());
+        let text_body = message.body_text(0).unwrap_or_default().to_string();
+        let html_body = message.body_html(0).unwrap_or_default().to_string();
+        assert!(!text_body.is_empty() && !text_body.contains("<table"), "plain-text part of {}", path.display());
+        assert!(html_body.contains("<table"), "HTML part of {}", path.display());
+        assert!(message.message_id().is_some());
+    }
+    // The Jiaxing official follows only Jiaxing: the national targets are not in that email.
+    let jiaxing = std::fs::read(project.path("reports/outbox/2023__tjj_jiaxing.example.gov.cn.eml")).unwrap();
+    let jiaxing = MessageParser::default().parse(&jiaxing).unwrap();
+    let jiaxing_text = jiaxing.body_text(0).unwrap().to_string();
+    assert!(jiaxing_text.contains("嘉兴五个特色小镇"), "{jiaxing_text}");
+    assert!(!jiaxing_text.contains("延庆"), "{jiaxing_text}");
+    // The English recipient gets English.
+    let english = std::fs::read(project.path("reports/outbox/2023__pilots_ndrc.example.gov.cn.eml")).unwrap();
+    let english = MessageParser::default().parse(&english).unwrap();
+    assert!(english.subject().unwrap().contains("Urban development monitor"));
+
+    assert_eq!(ledger_count(&project, "SELECT COUNT(*) FROM runs WHERE state = 'done' AND period = '2023'"), 1);
+    assert_eq!(ledger_count(&project, "SELECT COUNT(*) FROM inputs WHERE length(sha256) = 64"), 3);
+    assert_eq!(ledger_count(&project, "SELECT COUNT(*) FROM deliveries WHERE state = 'sent'"), 4);
+    assert_eq!(ledger_count(&project, "SELECT COUNT(DISTINCT stage) FROM stages"), 4);
+
+    // Again: byte-identical report, no email sent twice.
+    let report_bytes = std::fs::read(&report_path).unwrap();
+    let email_bytes: Vec<Vec<u8>> = emails.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let second = project.run(&["run"], &[]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    assert!(text(&second).contains("0 emails sent, 4 already sent earlier"), "{}", text(&second));
+    assert_eq!(std::fs::read(&report_path).unwrap(), report_bytes, "the report changed on a re-run");
+    assert_eq!(project.outbox(), emails);
+    assert_eq!(emails.iter().map(|p| std::fs::read(p).unwrap()).collect::<Vec<_>>(), email_bytes);
+    assert_eq!(ledger_count(&project, "SELECT COUNT(*) FROM deliveries"), 4);
+
+    // --force re-sends.
+    let forced = project.run(&["run", "--force"], &[]);
+    assert_eq!(forced.status.code(), Some(0), "{}", text(&forced));
+    assert_eq!(ledger_count(&project, "SELECT COUNT(*) FROM deliveries WHERE state = 'sent'"), 8);
+    assert_eq!(std::fs::read(&report_path).unwrap(), report_bytes);
+}
+
+#[test]
+fn an_explicit_period_reports_what_was_known_then() {
+    let project = DemoProject::new();
+    let output = project.run(&["run", "--period", "2015-08"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let report = std::fs::read_to_string(project.path("reports/out/2015-08/index.html")).unwrap();
+    // 1—8月 32.5 亿元 against the 106.8 亿元 plan: 30.4% done, 66.7% of the year gone.
+    let row_start = report.find("data-entity=\"jx5\" data-indicator=\"fai\"").expect("jx5 plan row");
+    let row = &report[row_start..row_start + report[row_start..].find("</tr>").unwrap()];
+    assert!(row.contains("32.50") && row.contains("30.4") && row.contains("66.7"), "{row}");
+    assert!(row.contains("data-status=\"insufficient\""), "{row}");
+    assert!(!report.contains("45.06"), "a figure of 2015-09 leaked into the 2015-08 report");
+}
+
+#[test]
+fn bad_rows_are_set_aside_with_reasons_and_the_run_goes_on_with_exit_1() {
+    let project = DemoProject::new();
+    let source = project.path("data/demo/seeds_001.csv");
+    let mut text_in = std::fs::read_to_string(&source).unwrap();
+    text_in.push_str("110119,pop_resident,2016,not-a-number,万人,,\n");
+    text_in.push_str("110119,no_such_indicator,2015,1,,,\n");
+    text_in.push_str("110119,area,2015-13,1993.75,km²,,\n");
+    text_in.push_str("110119,area,2015,1993.75,km²,,\n");
+    std::fs::write(&source, &text_in).unwrap();
+    let lines = text_in.lines().count();
+
+    let output = project.run(&["run"], &[]);
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.contains(&format!("data/demo/seeds_001.csv:{}: field `value`: expected a number or an empty cell, got \"not-a-number\"", lines - 3)), "{out}");
+    assert!(out.contains(&format!("data/demo/seeds_001.csv:{}: field `indicator`: unknown indicator \"no_such_indicator\"", lines - 2)), "{out}");
+    assert!(out.contains(&format!("data/demo/seeds_001.csv:{}: field `period`: expected a period like 2025, 2025Q3 or 2025-09, got \"2015-13\"", lines - 1)), "{out}");
+    assert!(out.contains(&format!("data/demo/seeds_001.csv:{lines}: field `period`: duplicated key 110119,area,2015: first given on line")), "{out}");
+
+    let quarantine = std::fs::read_to_string(project.path("reports/warehouse/quarantine/national_pilots_2015.csv")).unwrap();
+    assert_eq!(quarantine.lines().count(), 5, "{quarantine}");
+    assert!(quarantine.contains("not-a-number") && quarantine.contains("duplicated key"));
+    // The good rows still made the report.
+    let report = std::fs::read_to_string(project.path("reports/out/2023/index.html")).unwrap();
+    assert!(report.contains("延庆") && report.contains("not-a-number"));
+}
+
+#[test]
+fn a_source_that_cannot_be_read_is_reported_and_the_others_still_run() {
+    let project = DemoProject::new();
+    let first = project.run(&["run"], &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    // Now the file turns into GBK bytes that are not UTF-8: the source fails, its last good vintage stays.
+    std::fs::write(project.path("data/demo/seeds_002_004.csv"), b"entity,indicator,period,value\nCN,gdp,2023,\xb9\xfa\n").unwrap();
+    let output = project.run(&["run", "--period", "2023"], &[]);
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.contains("source \"lishui_and_national\"") && out.contains("seeds_002_004.csv:2: not valid UTF-8"), "{out}");
+    let report = std::fs::read_to_string(project.path("reports/out/2023/index.html")).unwrap();
+    assert!(report.contains("66.16"), "the failed source's last good vintage was lost");
+}
+
+#[test]
+fn a_killed_run_leaves_the_previous_outputs_intact_and_the_next_run_completes() {
+    let project = DemoProject::new();
+    let first = project.run(&["run"], &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let report_path = project.path("reports/out/2023/index.html");
+    let report = std::fs::read(&report_path).unwrap();
+    // Kill runs at a spread of moments; every file must stay whole and readable.
+    for delay_ms in [5u64, 20, 40, 80, 120, 200] {
+        let mut child = std::process::Command::new(crate::binary())
+            .args(["run", "--force"])
+            .current_dir(project.dir.path())
+            .env("TOWNPULSE_LOG", "off")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(std::fs::read(&report_path).unwrap(), report, "report damaged by a kill after {delay_ms} ms");
+        for email in project.outbox() {
+            let bytes = std::fs::read(&email).unwrap();
+            let parsed = MessageParser::default().parse(&bytes);
+            assert!(parsed.is_some_and(|m| m.body_html(0).is_some_and(|h| h.contains("</html>"))), "{} is not a whole email", email.display());
+        }
+        for parquet in walk(&project.path("reports/warehouse/current")).into_iter().filter(|p| !is_temp(p)) {
+            let frame = polars::prelude::LazyFrame::scan_parquet(
+                polars::prelude::PlRefPath::new(parquet.to_str().unwrap()),
+                Default::default(),
+            )
+            .and_then(|f| f.collect());
+            assert!(frame.is_ok(), "{} unreadable after a kill at {delay_ms} ms", parquet.display());
+        }
+    }
+    let last = project.run(&["run"], &[]);
+    assert!(matches!(last.status.code(), Some(0)), "{}", text(&last));
+    assert_eq!(std::fs::read(&report_path).unwrap(), report);
+    assert_eq!(ledger_count(&project, "SELECT COUNT(*) FROM runs WHERE state = 'running'"), 0);
+    let leftovers: Vec<_> = walk(&project.path("reports")).into_iter().filter(|p| is_temp(p)).collect();
+    assert!(leftovers.is_empty(), "temporary files left after a clean run: {leftovers:?}");
+}
+
+fn is_temp(path: &std::path::Path) -> bool {
+    path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"))
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return files };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
+    }
+    files
+}
