@@ -1,0 +1,30 @@
+# townpulse: an index of one-line recipes over the CLI. `cargo install just` to use it.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+_default:
+    @just --list
+
+# Run the monthly job (default: the latest period in the data), e.g. `just run --period 2015-08`
+[group('operate')]
+run *args:
+    cargo run --quiet -p townpulse -- run {{args}}
+
+# Check the configuration and catalogue files, reporting every problem at once
+[group('operate')]
+validate:
+    cargo run --quiet -p townpulse -- validate
+
+# Re-send a period's emails that were already sent
+[group('operate')]
+resend period:
+    cargo run --quiet -p townpulse -- run --period {{period}} --force
+
+# Open a period's report in the default browser
+[group('operate')]
+open period:
+    xdg-open reports/out/{{period}}/index.html
+
+# Run every test (the same command as CI)
+[group('develop')]
+test:
+    cargo test --workspace
