@@ -3,6 +3,7 @@
 mod browser;
 mod cli;
 mod contract;
+mod engine;
 mod invalid;
 mod published;
 mod smtp;

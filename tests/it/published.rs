@@ -1,13 +1,18 @@
-//! Every published figure in `shared/reference/published_cases` reproduced by the engine.
+//! Every published figure in `shared/reference/published_cases` reproduced, through the API and
+//! through the `townpulse compute` command's CSV outputs.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use contract::{Catalogue, SourceText};
 use polars::prelude::*;
 
-use crate::shared_dir;
+use crate::{binary, shared_dir};
 
-fn read_csv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
+/// A table read back: rows of column → text.
+type Table = Vec<BTreeMap<String, String>>;
+
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     // The last column (`source`, a quotation) may hold unquoted commas: fold extra fields into it.
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let headers: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
@@ -37,77 +42,144 @@ fn to_csv(headers: &[String], rows: &[&Vec<String>], skip: &str) -> String {
     String::from_utf8(writer.into_inner().unwrap()).unwrap()
 }
 
-fn cell(frame: &DataFrame, column: &str, row: usize) -> AnyValue<'static> {
-    frame.column(column).unwrap_or_else(|e| panic!("column {column}: {e}")).get(row).unwrap().into_static()
+fn frame_table(frame: &DataFrame) -> Table {
+    (0..frame.height())
+        .map(|row| {
+            frame
+                .columns()
+                .iter()
+                .map(|c| {
+                    let value = c.get(row).unwrap();
+                    let text = if value.is_null() { String::new() } else { value.str_value().to_string() };
+                    (c.name().to_string(), text)
+                })
+                .collect()
+        })
+        .collect()
 }
 
-fn find(frame: &DataFrame, keys: &[(&str, &str)]) -> Option<usize> {
-    (0..frame.height()).find(|row| keys.iter().all(|(column, value)| cell(frame, column, *row).str_value() == *value))
+fn csv_table(path: &Path) -> Table {
+    let (headers, rows) = read_csv(path);
+    rows.into_iter().map(|row| headers.iter().cloned().zip(row).collect()).collect()
 }
 
-#[test]
-fn published_cases_are_reproduced() {
+/// One published case's inputs, written as files in a temporary folder.
+struct Case {
+    dir: tempfile::TempDir,
+    expected: Vec<Vec<String>>,
+}
+
+fn cases() -> BTreeMap<String, Case> {
     let dir = shared_dir().join("reference/published_cases");
     let (obs_headers, obs_rows) = read_csv(&dir.join("observations.csv"));
     let (target_headers, target_rows) = read_csv(&dir.join("targets.csv"));
-    let indicators = std::fs::read_to_string(dir.join("indicators.csv")).unwrap();
     let (_, expected) = read_csv(&dir.join("expected.csv"));
     let case_of = |headers: &[String]| headers.iter().position(|h| h == "case").unwrap();
     let (obs_case, target_case) = (case_of(&obs_headers), case_of(&target_headers));
-
-    let mut by_case: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
+    let mut cases: BTreeMap<String, Case> = BTreeMap::new();
     for row in expected {
-        by_case.entry(row[0].clone()).or_default().push(row);
+        let case = row[0].clone();
+        if !cases.contains_key(&case) {
+            let temp = tempfile::tempdir().unwrap();
+            let observations: Vec<&Vec<String>> = obs_rows.iter().filter(|r| r[obs_case] == case).collect();
+            let targets: Vec<&Vec<String>> = target_rows.iter().filter(|r| r[target_case] == case).collect();
+            std::fs::write(temp.path().join("observations.csv"), to_csv(&obs_headers, &observations, "case")).unwrap();
+            std::fs::write(temp.path().join("targets.csv"), to_csv(&target_headers, &targets, "case")).unwrap();
+            std::fs::copy(dir.join("indicators.csv"), temp.path().join("indicators.csv")).unwrap();
+            cases.insert(case.clone(), Case { dir: temp, expected: Vec::new() });
+        }
+        cases.get_mut(&case).unwrap().expected.push(row);
     }
+    cases
+}
+
+/// Checks every expected figure of a case against its series and targets tables; returns how many were checked.
+fn check(case: &str, expected: &[Vec<String>], series: &Table, targets: &Table, failures: &mut Vec<String>) -> usize {
     let mut checked = 0;
+    for row in expected {
+        let [_, table, entity, indicator, period, measure, want, tolerance, note] = &row[..] else { panic!("bad expected row {row:?}") };
+        let rows = if table == "series" { series } else { targets };
+        let found = rows.iter().find(|r| r["entity"] == *entity && r["indicator"] == *indicator && r["period"] == *period);
+        let Some(found) = found else {
+            failures.push(format!("{case} {table} {entity} {indicator} {period}: no row"));
+            continue;
+        };
+        let Some(got) = found.get(measure.as_str()) else {
+            failures.push(format!("{case} {table}: no column {measure}"));
+            continue;
+        };
+        checked += 1;
+        if tolerance.is_empty() {
+            if got != want {
+                failures.push(format!("{case} {measure}: expected {want}, got {got:?} ({note})"));
+            }
+        } else {
+            let (want, tolerance): (f64, f64) = (want.parse().unwrap(), tolerance.parse().unwrap());
+            match got.parse::<f64>() {
+                Ok(value) if (value - want).abs() <= tolerance + 1e-9 => {}
+                _ => failures.push(format!("{case} {measure}: expected {want} ± {tolerance}, got {got:?} ({note})")),
+            }
+        }
+    }
+    checked
+}
+
+#[test]
+fn published_cases_are_reproduced_by_the_engine() {
     let mut failures = Vec::new();
-    for (case, rows) in &by_case {
-        let observations: Vec<&Vec<String>> = obs_rows.iter().filter(|r| &r[obs_case] == case).collect();
-        let targets: Vec<&Vec<String>> = target_rows.iter().filter(|r| &r[target_case] == case).collect();
-        let entity_column = obs_headers.iter().position(|h| h == "entity").unwrap();
-        let mut entities: Vec<&str> = observations.iter().map(|r| r[entity_column].as_str()).collect();
+    let mut checked = 0;
+    for (case, inputs) in cases() {
+        let path = |name: &str| inputs.dir.path().join(name);
+        let observations = std::fs::read_to_string(path("observations.csv")).unwrap();
+        let mut entities: Vec<&str> = observations.lines().skip(1).filter_map(|l| l.split(',').next()).collect();
         entities.sort();
         entities.dedup();
         let entities_text = format!("code,name,level\n{}", entities.iter().map(|e| format!("{e},{e},pilot\n")).collect::<String>());
-        let targets_text = to_csv(&target_headers, &targets, "case");
         let catalogue = Catalogue::load(
             SourceText { path: "entities.csv", text: &entities_text },
-            SourceText { path: "indicators.csv", text: &indicators },
-            SourceText { path: "targets.csv", text: &targets_text },
+            SourceText { path: "indicators.csv", text: &std::fs::read_to_string(path("indicators.csv")).unwrap() },
+            SourceText { path: "targets.csv", text: &std::fs::read_to_string(path("targets.csv")).unwrap() },
         )
         .unwrap_or_else(|p| panic!("case {case}: {p}"));
-        let temp = tempfile::tempdir().unwrap();
-        let obs_path = temp.path().join("observations.csv");
-        std::fs::write(&obs_path, to_csv(&obs_headers, &observations, "case")).unwrap();
-        let batch = ingest::read_csv_source(
-            &ingest::CsvOptions { name: "published", path: &obs_path, gb18030: false, max_bad_row_share: 0.0 },
-            &catalogue,
-        )
-        .unwrap();
+        let observations_path = path("observations.csv");
+        let options = ingest::CsvOptions { name: "published", path: &observations_path, gb18030: false, max_bad_row_share: 0.0 };
+        let batch = ingest::read_csv_source(&options, &catalogue).unwrap();
         assert!(batch.issues.is_empty(), "case {case}: {:?}", batch.issues);
         let period = transform::latest_period(&batch.frame).unwrap();
         let metrics = transform::compute(&batch.frame, &catalogue, period, &transform::Settings::eurostat()).unwrap();
-        for row in rows {
-            let [_, table, entity, indicator, period, measure, want, tolerance, note] = &row[..] else { panic!("bad expected row {row:?}") };
-            let frame = if table == "series" { &metrics.series } else { &metrics.targets };
-            let Some(index) = find(frame, &[("entity", entity), ("indicator", indicator), ("period", period)]) else {
-                failures.push(format!("{case} {table} {entity} {indicator} {period}: no row"));
-                continue;
-            };
-            let got = cell(frame, measure, index);
-            checked += 1;
-            if tolerance.is_empty() {
-                if got.str_value() != want.as_str() {
-                    failures.push(format!("{case} {measure}: expected {want}, got {got} ({note})"));
-                }
-            } else {
-                let (want, tolerance): (f64, f64) = (want.parse().unwrap(), tolerance.parse().unwrap());
-                match got.extract::<f64>() {
-                    Some(value) if (value - want).abs() <= tolerance + 1e-9 => {}
-                    _ => failures.push(format!("{case} {measure}: expected {want} ± {tolerance}, got {got} ({note})")),
-                }
-            }
-        }
+        checked += check(&case, &inputs.expected, &frame_table(&metrics.series), &frame_table(&metrics.targets), &mut failures);
+    }
+    assert!(failures.is_empty(), "{} of {checked} published figures differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(checked >= 30, "only {checked} figures checked");
+}
+
+#[test]
+fn published_cases_are_reproduced_by_the_compute_command() {
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (case, inputs) in cases() {
+        let path = |name: &str| inputs.dir.path().join(name);
+        let out = path("out");
+        let output = std::process::Command::new(binary())
+            .arg("compute")
+            .arg("--observations")
+            .arg(path("observations.csv"))
+            .arg("--indicators")
+            .arg(path("indicators.csv"))
+            .arg("--targets")
+            .arg(path("targets.csv"))
+            .arg("--out")
+            .arg(&out)
+            .env("TOWNPULSE_LOG", "warn")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "case {case}: {}", crate::text(&output));
+        let series = csv_table(&out.join("series.csv"));
+        let targets = csv_table(&out.join("targets.csv"));
+        let quality = csv_table(&out.join("quality.csv"));
+        assert!(quality.is_empty(), "case {case}: unexpected findings {quality:?}");
+        assert_eq!(series.first().map(|r| r.len()), Some(transform::SERIES_COLUMNS.len()), "case {case}: series.csv columns");
+        checked += check(&case, &inputs.expected, &series, &targets, &mut failures);
     }
     assert!(failures.is_empty(), "{} of {checked} published figures differ:\n{}", failures.len(), failures.join("\n"));
     assert!(checked >= 30, "only {checked} figures checked");

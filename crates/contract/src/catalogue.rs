@@ -6,6 +6,9 @@ use serde::Serialize;
 
 use crate::error::{FieldError, Problems};
 use crate::period::Period;
+
+/// What a period looks like, for messages.
+const PERIOD_FORMS: &str = "a period like 2025, 2025Q3 or 2025-09";
 use crate::table::{Row, read_table};
 
 /// The level of an entity in the administrative hierarchy, or a pilot or a group.
@@ -233,21 +236,15 @@ fn parse_entities(source: SourceText<'_>, problems: &mut Problems) -> BTreeMap<S
     let mut seen = BTreeMap::new();
     for row in &rows {
         let (Some(code), Some(name)) = (row.required("code", problems), row.required("name", problems)) else { continue };
-        let Some(level_text) = row.required("level", problems) else { continue };
-        let Some(level) = Level::parse(level_text) else {
-            problems.push(row.problem(
-                "level",
-                format!("expected one of nation, province, prefecture, county, town, pilot, group, got {level_text:?}"),
-            ));
-            continue;
-        };
+        let levels = "one of nation, province, prefecture, county, town, pilot, group";
+        let Some(level) = row.parse_required("level", levels, problems, Level::parse) else { continue };
         if !unique_key(&mut seen, code.to_string(), row, "code", problems) {
             continue;
         }
         let members: Vec<String> =
             row.get("members").map(|m| m.split(';').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
         if !members.is_empty() && level != Level::Group {
-            problems.push(row.problem("members", format!("only a group has members, but {code:?} is a {level_text}")));
+            problems.push(row.problem("members", format!("only a group has members, but {code:?} is not a group")));
         }
         lines.insert(code.to_string(), row.line);
         entities.insert(
@@ -289,43 +286,26 @@ fn parse_indicators(source: SourceText<'_>, problems: &mut Problems) -> BTreeMap
         let before = problems.len();
         let code = row.required("code", problems);
         let name = row.required("name", problems);
-        let kind = row.required("kind", problems).and_then(|k| {
-            let kind = match k {
-                "level" => Some(IndicatorKind::Level),
-                "flow" => Some(IndicatorKind::Flow),
-                "rate" => Some(IndicatorKind::Rate),
-                "ratio" => Some(IndicatorKind::Ratio),
-                _ => None,
-            };
-            if kind.is_none() {
-                problems.push(row.problem("kind", format!("expected level, flow, rate or ratio, got {k:?}")));
-            }
-            kind
+        let kind = row.parse_required("kind", "level, flow, rate or ratio", problems, |k| match k {
+            "level" => Some(IndicatorKind::Level),
+            "flow" => Some(IndicatorKind::Flow),
+            "rate" => Some(IndicatorKind::Rate),
+            "ratio" => Some(IndicatorKind::Ratio),
+            _ => None,
         });
         let accumulation = row.parse_optional("accumulation", "period, ytd or empty", problems, |a| match a {
             "period" => Some(Accumulation::Period),
             "ytd" => Some(Accumulation::Ytd),
             _ => None,
         });
-        let direction = row.required("direction", problems).and_then(|d| {
-            let direction = match d {
-                "up" => Some(Direction::Up),
-                "down" => Some(Direction::Down),
-                "none" => Some(Direction::None),
-                _ => None,
-            };
-            if direction.is_none() {
-                problems.push(row.problem("direction", format!("expected up, down or none, got {d:?}")));
-            }
-            direction
+        let direction = row.parse_required("direction", "up, down or none", problems, |d| match d {
+            "up" => Some(Direction::Up),
+            "down" => Some(Direction::Down),
+            "none" => Some(Direction::None),
+            _ => None,
         });
-        let decimals = row.required("decimals", problems).and_then(|d| {
-            let decimals = d.parse::<u8>().ok().filter(|d| *d <= 6);
-            if decimals.is_none() {
-                problems.push(row.problem("decimals", format!("expected a whole number from 0 to 6, got {d:?}")));
-            }
-            decimals
-        });
+        let decimals =
+            row.parse_required("decimals", "a whole number from 0 to 6", problems, |d| d.parse::<u8>().ok().filter(|d| *d <= 6));
         let min = row.parse_optional("min", "a number", problems, parse_number);
         let max = row.parse_optional("max", "a number", problems, parse_number);
         if accumulation.is_some() && kind.is_some_and(|k| k != IndicatorKind::Flow) {
@@ -388,17 +368,11 @@ fn parse_targets(
         {
             problems.push(row.problem("indicator", format!("unknown indicator {code:?}: it is not in the indicator catalogue")));
         }
-        let comparator = row.required("comparator", problems).and_then(|c| {
-            let comparator = match c {
-                ">=" | "≥" => Some(Comparator::AtLeast),
-                "<=" | "≤" => Some(Comparator::AtMost),
-                "≈" | "~" => Some(Comparator::About),
-                _ => None,
-            };
-            if comparator.is_none() {
-                problems.push(row.problem("comparator", format!("expected >=, <= or ≈, got {c:?}")));
-            }
-            comparator
+        let comparator = row.parse_required("comparator", ">=, <= or ≈", problems, |c| match c {
+            ">=" | "≥" => Some(Comparator::AtLeast),
+            "<=" | "≤" => Some(Comparator::AtMost),
+            "≈" | "~" => Some(Comparator::About),
+            _ => None,
         });
         let kind = row
             .parse_optional("kind", "level, growth, relative or plan", problems, |k| match k {
@@ -413,14 +387,8 @@ fn parse_targets(
         if target.is_none() && kind != TargetKind::Relative && row.get("target").is_none() {
             problems.push(row.problem("target", "is required but empty (only a relative target may leave it empty)"));
         }
-        let deadline = row.required("deadline", problems).and_then(|d| match d.parse::<Period>() {
-            Ok(p) => Some(p),
-            Err(error) => {
-                problems.push(row.problem("deadline", error.to_string()));
-                None
-            }
-        });
-        let base_period = row.parse_optional("base_period", "a period like 2025, 2025Q3 or 2025-09", problems, |p| p.parse().ok());
+        let deadline = row.parse_required("deadline", PERIOD_FORMS, problems, |d| d.parse::<Period>().ok());
+        let base_period = row.parse_optional("base_period", PERIOD_FORMS, problems, |p| p.parse().ok());
         if let (Some(base), Some(deadline)) = (base_period, deadline)
             && base >= deadline
         {

@@ -33,6 +33,22 @@ impl Row<'_> {
         value
     }
 
+    /// Parses a required column with `parse`, reporting an empty cell or what was expected.
+    pub fn parse_required<T>(
+        &self,
+        column: &str,
+        expected: &str,
+        problems: &mut Problems,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Option<T> {
+        let text = self.required(column, problems)?;
+        let parsed = parse(text);
+        if parsed.is_none() {
+            problems.push(self.problem(column, format!("expected {expected}, got {text:?}")));
+        }
+        parsed
+    }
+
     /// Parses an optional column with `parse`, reporting what was expected on failure.
     pub fn parse_optional<T>(
         &self,

@@ -2,9 +2,11 @@
 //!
 //! This is the only crate that reads outside inputs (source files) and the warehouse.
 
+mod catalogue_files;
 mod csv_source;
 mod warehouse;
 
+pub use catalogue_files::{CatalogueFiles, load_catalogue};
 pub use csv_source::{CsvOptions, read_csv_source};
 pub use warehouse::{QUARANTINE_HEADER, Warehouse};
 

@@ -3,6 +3,8 @@
 //!
 //! Blocking: callers on an async runtime run it in `spawn_blocking`.
 
+mod compute;
+
 use std::path::Path;
 use std::time::Instant;
 
@@ -14,6 +16,8 @@ use polars::prelude::DataFrame;
 use report::{EmailRequest, Mailer, ProblemInfo, Renderer, ReportInput, SourceInfo};
 use sha2::{Digest, Sha256};
 use tracing::{info, info_span, warn};
+
+pub use compute::{ComputeOutcome, ComputeRequest, compute_files};
 
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +80,8 @@ pub enum PipelineError {
     Report(#[from] report::ReportError),
     #[error("no observations: every source failed or delivered no rows, so there is nothing to report")]
     NoData,
+    #[error("invalid catalogue, {0}")]
+    Catalogue(contract::Problems),
 }
 
 struct Clock {

@@ -108,6 +108,28 @@ pub fn write_report(dir: &Path, period: &str, html: &str) -> Result<PathBuf, Rep
     Ok(path)
 }
 
+/// Writes the named columns of `frame` as CSV to `path` atomically, numbers at full precision.
+pub fn write_csv(frame: &polars::prelude::DataFrame, columns: &[&str], path: &Path) -> Result<(), ReportError> {
+    use polars::prelude::*;
+    let write_error = |error: std::io::Error| ReportError::Write { path: path.display().to_string(), error };
+    let mut selected = frame.select(columns.iter().copied()).map_err(|e| write_error(std::io::Error::other(e)))?;
+    atomic::write_file_with(path, |file| {
+        CsvWriter::new(file).include_header(true).finish(&mut selected).map_err(std::io::Error::other)
+    })
+    .map_err(write_error)
+}
+
+/// Writes the named columns of `frame` as Parquet to `path` atomically.
+pub fn write_parquet(frame: &polars::prelude::DataFrame, columns: &[&str], path: &Path) -> Result<(), ReportError> {
+    use polars::prelude::*;
+    let write_error = |error: std::io::Error| ReportError::Write { path: path.display().to_string(), error };
+    let mut selected = frame.select(columns.iter().copied()).map_err(|e| write_error(std::io::Error::other(e)))?;
+    atomic::write_file_with(path, |file| {
+        ParquetWriter::new(file).finish(&mut selected).map(|_| ()).map_err(std::io::Error::other)
+    })
+    .map_err(write_error)
+}
+
 /// One summary email, ready to send.
 pub struct Email {
     pub recipient: String,

@@ -35,6 +35,30 @@ enum Command {
     },
     /// Check the configuration and the catalogue files, reporting every problem at once.
     Validate,
+    /// Compute every metric for files you name, without configuration: writes series, targets and quality tables.
+    Compute {
+        /// Observations: `entity,indicator,period,value` (CSV).
+        #[arg(long)]
+        observations: PathBuf,
+        /// The indicator catalogue: `code,name,unit,kind,accumulation,direction,decimals`.
+        #[arg(long)]
+        indicators: PathBuf,
+        /// Targets: `entity,indicator,comparator,target,deadline[,kind,base_period,tolerance,source]`.
+        #[arg(long)]
+        targets: Option<PathBuf>,
+        /// Entities: `code,name,level,parent[,members]`; without it each entity stands alone.
+        #[arg(long)]
+        entities: Option<PathBuf>,
+        /// The folder to write `series`, `targets` and `quality` to.
+        #[arg(long)]
+        out: PathBuf,
+        /// `csv` (default) or `parquet`.
+        #[arg(long, default_value = "csv", value_parser = ["csv", "parquet"])]
+        format: String,
+        /// Assess at this period; default: the latest in the observations.
+        #[arg(long)]
+        period: Option<String>,
+    },
 }
 
 fn init_tracing(format: &str) {
@@ -79,6 +103,26 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 config.recipients.len()
             );
             Ok(0)
+        }
+        Command::Compute { observations, indicators, targets, entities, out, format, period } => {
+            let period = period.map(|p| p.parse::<contract::Period>().with_context(|| "--period")).transpose()?;
+            let outcome = pipeline::compute_files(&pipeline::ComputeRequest {
+                observations: &observations,
+                indicators: &indicators,
+                targets: targets.as_deref(),
+                entities: entities.as_deref(),
+                out: &out,
+                parquet: format == "parquet",
+                period,
+            })?;
+            println!(
+                "period {}: {} series rows, {} targets, {} data-quality findings",
+                outcome.period, outcome.series_rows, outcome.target_rows, outcome.findings
+            );
+            for file in &outcome.files {
+                println!("  {}", file.display());
+            }
+            Ok(if outcome.findings > 0 { 1 } else { 0 })
         }
         Command::Run { period, force } => {
             let period = period

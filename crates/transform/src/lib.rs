@@ -30,8 +30,68 @@ pub mod out {
     pub const AVG_CHANGE_SINCE_BASE: &str = "avg_change_since_base";
     /// Growth in the indicator's basis: percent for levels and flows, points for rates and ratios.
     pub const GROWTH: &str = "growth";
+    pub const TWO_YEAR_AVG_PCT: &str = "two_year_avg_pct";
+    pub const SHARE_OF_PARENT_PCT: &str = "share_of_parent_pct";
+    pub const CONTRIBUTION_PCT: &str = "contribution_pct";
+    pub const PULL_PP: &str = "pull_pp";
+    pub const RANK_VALUE: &str = "rank_value";
+    pub const RANK_GROWTH: &str = "rank_growth";
     pub const STATUS: &str = "status";
 }
+
+/// The columns of `series.csv` in the `compute` contract, in order.
+pub const SERIES_COLUMNS: [&str; 21] = [
+    "entity",
+    "indicator",
+    "period",
+    "value",
+    out::BASIS,
+    out::YOY_PCT,
+    out::YOY_CHANGE,
+    out::POP_PCT,
+    out::POP_CHANGE,
+    out::YTD_VALUE,
+    out::YTD_YOY_PCT,
+    out::TWO_YEAR_AVG_PCT,
+    out::BASE_PERIOD,
+    out::CHANGE_SINCE_BASE,
+    out::CAGR_SINCE_BASE_PCT,
+    out::AVG_CHANGE_SINCE_BASE,
+    out::SHARE_OF_PARENT_PCT,
+    out::CONTRIBUTION_PCT,
+    out::PULL_PP,
+    out::RANK_VALUE,
+    out::RANK_GROWTH,
+];
+
+/// The columns of `targets.csv` in the `compute` contract, in order.
+pub const TARGET_COLUMNS: [&str; 25] = [
+    "entity",
+    "indicator",
+    "kind",
+    "comparator",
+    "target",
+    "deadline",
+    "base_period",
+    "base_value",
+    "period",
+    "value",
+    "achieved",
+    "gap",
+    "achievement_pct",
+    "progress_pct",
+    "time_pct",
+    "schedule_gap_pp",
+    "cagr_actual_pct",
+    "cagr_required_pct",
+    "growth_ratio",
+    "growth_ratio_linear",
+    "projected_value",
+    "anticipated_ratio",
+    "required_pace",
+    "status",
+    "achieved_approx",
+];
 
 /// Thresholds and methods for judging progress, with the Eurostat defaults in [`Settings::eurostat`].
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,7 @@ use contract::columns::*;
 use contract::{Catalogue, Period};
 use polars::prelude::*;
 
-use crate::frames::{indicator_frame, membership_frame};
+use crate::frames::{entity_frame, indicator_frame, membership_frame};
 use crate::out::*;
 
 /// Keys of one series observation, without the period.
@@ -116,6 +116,15 @@ pub(crate) fn series(observations: LazyFrame, catalogue: &Catalogue, period: Per
         col(VALUE).alias(VALUE_LAST_YEAR),
         col(YTD_VALUE).alias("ytd_value_last_year"),
     ]);
+    // The same period two years earlier, for the two-year average growth.
+    let two_years_ago = frame.clone().select([
+        col(ENTITY),
+        col(INDICATOR),
+        col(FREQ),
+        (col(YEAR) + lit(2)).alias(YEAR),
+        col(SUB),
+        col(VALUE).alias("value_two_years_ago"),
+    ]);
     // The previous period, keyed by the period that follows it.
     let per_year = when(col(FREQ).eq(lit("M"))).then(lit(12)).otherwise(lit(4));
     let wraps = col(FREQ).eq(lit("Y")).or(col(SUB).eq(per_year));
@@ -142,6 +151,7 @@ pub(crate) fn series(observations: LazyFrame, catalogue: &Catalogue, period: Per
     let period_key = named(&[ENTITY, INDICATOR, FREQ, YEAR, SUB]);
     let joined = frame
         .join(last_year, period_key.clone(), period_key.clone(), JoinArgs::new(JoinType::Left))
+        .join(two_years_ago, period_key.clone(), period_key.clone(), JoinArgs::new(JoinType::Left))
         .join(previous, period_key.clone(), period_key, JoinArgs::new(JoinType::Left))
         .join(base, by_series.clone(), by_series, JoinArgs::new(JoinType::Left));
 
@@ -167,9 +177,59 @@ pub(crate) fn series(observations: LazyFrame, catalogue: &Catalogue, period: Per
             .otherwise(null_f64())
             .alias(AVG_CHANGE_SINCE_BASE),
     ]);
-    Ok(result.with_column(
-        when(points).then(col(YOY_CHANGE)).otherwise(col(YOY_PCT)).alias(GROWTH),
-    ))
+    let result = result.with_columns([
+        when(points.clone()).then(col(YOY_CHANGE)).otherwise(col(YOY_PCT)).alias(GROWTH),
+        // sqrt(y_t / y_{t-2}) - 1: the level form, which works when the middle year is missing.
+        when(points.clone().not().and(col("value_two_years_ago").gt(lit(0.0))).and(col(VALUE).gt_eq(lit(0.0))))
+            .then(((col(VALUE) / col("value_two_years_ago")).sqrt() - lit(1.0)) * lit(100.0))
+            .otherwise(null_f64())
+            .alias(TWO_YEAR_AVG_PCT),
+    ]);
+    with_parent_measures(result, catalogue, points)
+}
+
+/// Share of the parent, contribution (贡献率) and pull (拉动) to the parent's growth, and dense
+/// ranks among peers (same parent and level) by value and by growth, honouring the direction.
+fn with_parent_measures(frame: LazyFrame, catalogue: &Catalogue, points: Expr) -> PolarsResult<LazyFrame> {
+    let parent_values = frame.clone().select([
+        col(ENTITY).alias("_p_entity"),
+        col(INDICATOR).alias("_p_indicator"),
+        col(PERIOD).alias("_p_period"),
+        col(VALUE).alias("parent_value"),
+        col(VALUE_LAST_YEAR).alias("parent_value_last_year"),
+    ]);
+    let frame = frame
+        .join(entity_frame(catalogue)?.lazy(), [col(ENTITY)], [col("_e_entity")], JoinArgs::new(JoinType::Left))
+        .join(
+            parent_values,
+            [col("_e_parent"), col(INDICATOR), col(PERIOD)],
+            [col("_p_entity"), col("_p_indicator"), col("_p_period")],
+            JoinArgs::new(JoinType::Left),
+        );
+    let parent_change = col("parent_value") - col("parent_value_last_year");
+    let percent_basis = points.not();
+    let frame = frame.with_columns([
+        when(percent_basis.clone().and(col("parent_value").neq(lit(0.0))))
+            .then(col(VALUE) / col("parent_value") * lit(100.0))
+            .otherwise(null_f64())
+            .alias(SHARE_OF_PARENT_PCT),
+        when(percent_basis.clone().and(parent_change.clone().neq(lit(0.0))))
+            .then(col(YOY_CHANGE) / parent_change * lit(100.0))
+            .otherwise(null_f64())
+            .alias(CONTRIBUTION_PCT),
+        when(percent_basis.and(col("parent_value_last_year").gt(lit(0.0))))
+            .then(col(YOY_CHANGE) / col("parent_value_last_year") * lit(100.0))
+            .otherwise(null_f64())
+            .alias(PULL_PP),
+    ]);
+    // Higher is better unless the indicator's direction is down: rank a signed key, descending.
+    let sign = when(col("direction").eq(lit("down"))).then(lit(-1.0)).otherwise(lit(1.0));
+    let dense = RankOptions { method: RankMethod::Dense, descending: true };
+    let peers = [col("_e_parent"), col("_e_level"), col(INDICATOR), col(PERIOD)];
+    Ok(frame.with_columns([
+        (col(VALUE) * sign.clone()).rank(dense, None).over(peers.clone())?.cast(DataType::UInt32).alias(RANK_VALUE),
+        (col(GROWTH) * sign).rank(dense, None).over(peers)?.cast(DataType::UInt32).alias(RANK_GROWTH),
+    ]))
 }
 
 /// The latest observation with a value of each entity and indicator (a yearly figure wins

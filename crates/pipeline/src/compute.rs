@@ -1,0 +1,90 @@
+//! The stateless `compute` command: metrics for files an analyst names, written as tables.
+
+use std::path::{Path, PathBuf};
+
+use contract::Period;
+use polars::prelude::*;
+
+use crate::PipelineError;
+
+/// The files of one `compute` run.
+pub struct ComputeRequest<'a> {
+    pub observations: &'a Path,
+    pub indicators: &'a Path,
+    pub targets: Option<&'a Path>,
+    pub entities: Option<&'a Path>,
+    pub out: &'a Path,
+    /// Parquet instead of CSV.
+    pub parquet: bool,
+    /// The period to assess at; default: the latest in the observations.
+    pub period: Option<Period>,
+}
+
+#[derive(Debug)]
+pub struct ComputeOutcome {
+    pub period: Period,
+    pub series_rows: usize,
+    pub target_rows: usize,
+    pub findings: usize,
+    pub files: Vec<PathBuf>,
+}
+
+const QUALITY_COLUMNS: [&str; 6] = ["level", "check", "entity", "indicator", "period", "message"];
+
+/// Reads the inputs, computes the metrics and writes `series`, `targets` and `quality` tables to `out`.
+pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, PipelineError> {
+    let catalogue = ingest::load_catalogue(&ingest::CatalogueFiles {
+        indicators: request.indicators,
+        entities: request.entities,
+        targets: request.targets,
+        observations: request.observations,
+    })
+    .map_err(|error| match error {
+        Ok(problems) => PipelineError::Catalogue(problems),
+        Err(error) => PipelineError::Ingest(error),
+    })?;
+    let options = ingest::CsvOptions { name: "observations", path: request.observations, gb18030: false, max_bad_row_share: 1.0 };
+    let batch = ingest::read_csv_source(&options, &catalogue)?;
+    let period = match request.period {
+        Some(period) => period,
+        None => transform::latest_period(&batch.frame).ok_or(PipelineError::NoData)?,
+    };
+    let metrics = transform::compute(&batch.frame, &catalogue, period, &transform::Settings::eurostat())?;
+
+    // Rows set aside are data-quality findings at level error.
+    let raw_field = |raw: &str, index: usize| raw.split(',').nth(index).unwrap_or("").trim().to_string();
+    let issues = &batch.issues;
+    let quality = df![
+        "level" => issues.iter().map(|_| "error").collect::<Vec<_>>(),
+        "check" => issues.iter().map(|i| i.field.clone()).collect::<Vec<_>>(),
+        "entity" => issues.iter().map(|i| raw_field(&i.raw, 0)).collect::<Vec<_>>(),
+        "indicator" => issues.iter().map(|i| raw_field(&i.raw, 1)).collect::<Vec<_>>(),
+        "period" => issues.iter().map(|i| raw_field(&i.raw, 2)).collect::<Vec<_>>(),
+        "message" => issues.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    ]
+    .map_err(|error| PipelineError::Transform(transform::TransformError::Polars { stage: "quality findings", error }))?;
+
+    let extension = if request.parquet { "parquet" } else { "csv" };
+    let mut files = Vec::new();
+    for (name, frame, columns) in [
+        ("series", &metrics.series, &transform::SERIES_COLUMNS[..]),
+        ("targets", &metrics.targets, &transform::TARGET_COLUMNS[..]),
+        ("quality", &quality, &QUALITY_COLUMNS[..]),
+    ] {
+        let path = request.out.join(format!("{name}.{extension}"));
+        if request.parquet {
+            report::write_parquet(frame, columns, &path)?;
+        } else {
+            report::write_csv(frame, columns, &path)?;
+        }
+        files.push(path);
+    }
+    Ok(ComputeOutcome {
+        period,
+        series_rows: metrics.series.height(),
+        target_rows: metrics.targets.height(),
+        findings: quality.height(),
+        files,
+    })
+}
+
