@@ -4,6 +4,15 @@ use mail_parser::MessageParser;
 
 use crate::{DemoProject, text};
 
+/// Asserts two versions of a file are the same bytes, showing the first differing line if not.
+fn assert_same(before: &[u8], after: &[u8], what: &str) {
+    if before != after {
+        let (b, a) = (String::from_utf8_lossy(before), String::from_utf8_lossy(after));
+        let line = b.lines().zip(a.lines()).position(|(x, y)| x != y).unwrap_or(0);
+        panic!("{what} changed at line {}:\n- {}\n+ {}", line + 1, b.lines().nth(line).unwrap_or(""), a.lines().nth(line).unwrap_or(""));
+    }
+}
+
 fn ledger_count(project: &DemoProject, sql: &str) -> i64 {
     let connection = rusqlite::Connection::open(project.path("reports/ledger.sqlite")).unwrap();
     connection.query_row(sql, [], |row| row.get(0)).unwrap()
@@ -64,7 +73,7 @@ fn demo_run_writes_report_emails_and_ledger_and_a_second_run_changes_nothing() {
     let second = project.run(&["run"], &[]);
     assert_eq!(second.status.code(), Some(0), "{}", text(&second));
     assert!(text(&second).contains("0 emails sent, 4 already sent earlier"), "{}", text(&second));
-    assert_eq!(std::fs::read(&report_path).unwrap(), report_bytes, "the report changed on a re-run");
+    assert_same(&report_bytes, &std::fs::read(&report_path).unwrap(), "the report on a re-run");
     assert_eq!(project.outbox(), emails);
     assert_eq!(emails.iter().map(|p| std::fs::read(p).unwrap()).collect::<Vec<_>>(), email_bytes);
     assert_eq!(ledger_count(&project, "SELECT COUNT(*) FROM deliveries"), 4);
@@ -73,7 +82,7 @@ fn demo_run_writes_report_emails_and_ledger_and_a_second_run_changes_nothing() {
     let forced = project.run(&["run", "--force"], &[]);
     assert_eq!(forced.status.code(), Some(0), "{}", text(&forced));
     assert_eq!(ledger_count(&project, "SELECT COUNT(*) FROM deliveries WHERE state = 'sent'"), 8);
-    assert_eq!(std::fs::read(&report_path).unwrap(), report_bytes);
+    assert_same(&report_bytes, &std::fs::read(&report_path).unwrap(), "the report on a forced re-run");
 }
 
 #[test]
@@ -153,7 +162,7 @@ fn a_killed_run_leaves_the_previous_outputs_intact_and_the_next_run_completes() 
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill();
         let _ = child.wait();
-        assert_eq!(std::fs::read(&report_path).unwrap(), report, "report damaged by a kill after {delay_ms} ms");
+        assert_same(&report, &std::fs::read(&report_path).unwrap(), &format!("the report after a kill at {delay_ms} ms"));
         for email in project.outbox() {
             let bytes = std::fs::read(&email).unwrap();
             let parsed = MessageParser::default().parse(&bytes);
@@ -170,7 +179,7 @@ fn a_killed_run_leaves_the_previous_outputs_intact_and_the_next_run_completes() 
     }
     let last = project.run(&["run"], &[]);
     assert!(matches!(last.status.code(), Some(0)), "{}", text(&last));
-    assert_eq!(std::fs::read(&report_path).unwrap(), report);
+    assert_same(&report, &std::fs::read(&report_path).unwrap(), "the report after the kills");
     assert_eq!(ledger_count(&project, "SELECT COUNT(*) FROM runs WHERE state = 'running'"), 0);
     let leftovers: Vec<_> = walk(&project.path("reports")).into_iter().filter(|p| is_temp(p)).collect();
     assert!(leftovers.is_empty(), "temporary files left after a clean run: {leftovers:?}");

@@ -18,11 +18,18 @@ fn compute(entities: &str, indicators: &str, observations: &str, period: &str) -
     transform::compute(&batch.frame, &catalogue, period.parse().unwrap(), &transform::Settings::eurostat()).unwrap()
 }
 
+/// The value of `column` in the one row of `entity` at `period` (of `indicator`, where several share them).
+fn value_of(frame: &DataFrame, entity: &str, indicator: Option<&str>, period: &str, column: &str) -> Option<f64> {
+    let text = |name: &str, i: usize| frame.column(name).unwrap().get(i).unwrap().str_value().to_string();
+    let rows: Vec<usize> = (0..frame.height())
+        .filter(|i| text("entity", *i) == entity && text("period", *i) == period && indicator.is_none_or(|ind| text("indicator", *i) == ind))
+        .collect();
+    assert!(rows.len() <= 1, "{entity} {period}: {} rows; name the indicator", rows.len());
+    frame.column(column).unwrap().get(*rows.first()?).unwrap().extract::<f64>()
+}
+
 fn value(frame: &DataFrame, entity: &str, period: &str, column: &str) -> Option<f64> {
-    let row = (0..frame.height()).find(|i| {
-        frame.column("entity").unwrap().get(*i).unwrap().str_value() == entity && frame.column("period").unwrap().get(*i).unwrap().str_value() == period
-    })?;
-    frame.column(column).unwrap().get(row).unwrap().extract::<f64>()
+    value_of(frame, entity, None, period, column)
 }
 
 const INDICATORS: &str = "code,name,unit,kind,accumulation,direction,decimals\n\
@@ -78,4 +85,77 @@ fn two_year_average_growth_uses_the_level_form_and_missing_stays_missing() {
     assert_eq!(value(series, "B", "2025", "two_year_avg_pct"), None);
     assert_eq!(value(series, "B", "2025", "cagr_since_base_pct"), None);
     assert_eq!(value(series, "B", "2025", "change_since_base"), Some(5.0));
+}
+
+const MONTHLY: &str = "code,name,unit,kind,accumulation,direction,decimals\n\
+    fai,固定资产投资,亿元,flow,ytd,up,2\n\
+    sales,主营业务收入,亿元,flow,period,up,2\n";
+
+#[test]
+fn year_to_date_flows_are_differenced_within_the_year_and_a_missing_january_is_never_zero() {
+    // A: January published. B: January never published (1—2月 first), as NBS does since 2013.
+    let observations = "entity,indicator,period,value\n\
+        A,fai,2025-01,10\nA,fai,2025-02,25\nA,fai,2025-03,45\n\
+        B,fai,2025-02,30\nB,fai,2025-03,50\nB,fai,2025-04,75\n";
+    let metrics = compute(ENTITIES, MONTHLY, observations, "2025-04");
+    let series = &metrics.series;
+    assert_eq!(value(series, "A", "2025-01", "period_value"), Some(10.0));
+    assert_eq!(value(series, "A", "2025-02", "period_value"), Some(15.0));
+    assert_eq!(value(series, "A", "2025-03", "period_value"), Some(20.0));
+    assert!((value(series, "A", "2025-03", "pop_pct").unwrap() - (20.0 / 15.0 - 1.0) * 100.0).abs() < 1e-9);
+    // B's February covers 1—2月: no February value of its own, so no growth of March against it.
+    assert_eq!(value(series, "B", "2025-02", "period_value"), None);
+    assert_eq!(value(series, "B", "2025-03", "period_value"), Some(20.0));
+    assert_eq!(value(series, "B", "2025-03", "pop_pct"), None);
+    assert!((value(series, "B", "2025-04", "pop_pct").unwrap() - 25.0).abs() < 1e-9);
+    // Year to date is the published total.
+    assert_eq!(value(series, "B", "2025-03", "ytd_value"), Some(50.0));
+}
+
+#[test]
+fn a_period_flow_with_a_missing_month_has_no_year_to_date_total() {
+    let observations = "entity,indicator,period,value\n\
+        A,sales,2025-01,10\nA,sales,2025-03,12\nB,sales,2025-01,5\nB,sales,2025-02,6\n";
+    let metrics = compute(ENTITIES, MONTHLY, observations, "2025-03");
+    assert_eq!(value(&metrics.series, "A", "2025-03", "ytd_value"), None, "February is missing: no total");
+    assert_eq!(value(&metrics.series, "B", "2025-02", "ytd_value"), Some(11.0));
+}
+
+#[test]
+fn gaps_to_parent_and_peers_and_the_two_rate_gap_are_in_points_for_rates() {
+    let indicators = "code,name,unit,kind,accumulation,direction,decimals\n\
+        urban_rate_resident,常住人口城镇化率,%,rate,,up,2\n\
+        urban_rate_hukou,户籍人口城镇化率,%,rate,,up,2\n";
+    let observations = "entity,indicator,period,value\n\
+        P,urban_rate_resident,2025,60\nA,urban_rate_resident,2025,70\nB,urban_rate_resident,2025,50\n\
+        A,urban_rate_hukou,2025,45.5\n";
+    let metrics = compute(ENTITIES, indicators, observations, "2025");
+    let series = &metrics.series;
+    let resident = Some("urban_rate_resident");
+    assert_eq!(value_of(series, "A", resident, "2025", "gap_to_parent"), Some(10.0));
+    assert_eq!(value_of(series, "B", resident, "2025", "gap_to_peer_average"), Some(-10.0));
+    assert_eq!(value_of(series, "A", resident, "2025", "resident_minus_hukou_pp"), Some(24.5));
+    assert_eq!(value_of(series, "B", resident, "2025", "resident_minus_hukou_pp"), None);
+    assert_eq!(value_of(series, "A", Some("urban_rate_hukou"), "2025", "resident_minus_hukou_pp"), None);
+}
+
+#[test]
+fn quality_findings_flag_stale_incomplete_and_outlying_series() {
+    let mut observations = String::from("entity,indicator,period,value\n");
+    // A grows 5% a year for eight years, then jumps 80%; B stops reporting after 2019.
+    let mut level = 100.0_f64;
+    for year in 2015..=2023 {
+        observations.push_str(&format!("A,gdp,{year},{level}\n"));
+        level *= if year == 2022 { 1.8 } else { 1.05 };
+    }
+    observations.push_str("B,gdp,2018,50\nB,gdp,2019,52\nA,ratio,2019,2.5\n");
+    let metrics = compute(ENTITIES, INDICATORS, &observations, "2023");
+    let find = |check: &str, indicator: &str| metrics.findings.iter().find(|f| f.check == check && f.indicator.as_deref() == Some(indicator));
+    let outlier = find("outlier", "gdp").expect("the 80% jump is an outlier");
+    assert_eq!((outlier.entity.as_deref(), outlier.period.as_deref(), outlier.level), (Some("A"), Some("2023"), "warn"));
+    let complete = find("completeness", "gdp").expect("B has no 2023 value");
+    assert!(complete.message.starts_with("1 of 2 entities"), "{}", complete.message);
+    let stale = find("freshness", "ratio").expect("the ratio's latest value is from 2019");
+    assert!(stale.message.contains("48 months before 2023"), "{}", stale.message);
+    assert!(find("freshness", "gdp").is_none(), "gdp has a 2023 value");
 }

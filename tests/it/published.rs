@@ -177,7 +177,8 @@ fn published_cases_are_reproduced_by_the_compute_command() {
         let series = csv_table(&out.join("series.csv"));
         let targets = csv_table(&out.join("targets.csv"));
         let quality = csv_table(&out.join("quality.csv"));
-        assert!(quality.is_empty(), "case {case}: unexpected findings {quality:?}");
+        let errors: Vec<_> = quality.iter().filter(|f| f["level"] == "error").collect();
+        assert!(errors.is_empty(), "case {case}: rows set aside {errors:?}");
         assert_eq!(series.first().map(|r| r.len()), Some(transform::SERIES_COLUMNS.len()), "case {case}: series.csv columns");
         checked += check(&case, &inputs.expected, &series, &targets, &mut failures);
     }

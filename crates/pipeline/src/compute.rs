@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use contract::Period;
-use polars::prelude::*;
 
 use crate::PipelineError;
 
@@ -25,11 +24,11 @@ pub struct ComputeOutcome {
     pub period: Period,
     pub series_rows: usize,
     pub target_rows: usize,
+    /// Observation rows that could not be used (also in the findings, at level error).
+    pub rows_set_aside: usize,
     pub findings: usize,
     pub files: Vec<PathBuf>,
 }
-
-const QUALITY_COLUMNS: [&str; 6] = ["level", "check", "entity", "indicator", "period", "message"];
 
 /// Reads the inputs, computes the metrics and writes `series`, `targets` and `quality` tables to `out`.
 pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, PipelineError> {
@@ -51,25 +50,30 @@ pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, Pip
     };
     let metrics = transform::compute(&batch.frame, &catalogue, period, &transform::Settings::eurostat())?;
 
-    // Rows set aside are data-quality findings at level error.
-    let raw_field = |raw: &str, index: usize| raw.split(',').nth(index).unwrap_or("").trim().to_string();
-    let issues = &batch.issues;
-    let quality = df![
-        "level" => issues.iter().map(|_| "error").collect::<Vec<_>>(),
-        "check" => issues.iter().map(|i| i.field.clone()).collect::<Vec<_>>(),
-        "entity" => issues.iter().map(|i| raw_field(&i.raw, 0)).collect::<Vec<_>>(),
-        "indicator" => issues.iter().map(|i| raw_field(&i.raw, 1)).collect::<Vec<_>>(),
-        "period" => issues.iter().map(|i| raw_field(&i.raw, 2)).collect::<Vec<_>>(),
-        "message" => issues.iter().map(ToString::to_string).collect::<Vec<_>>(),
-    ]
-    .map_err(|error| PipelineError::Transform(transform::TransformError::Polars { stage: "quality findings", error }))?;
+    // Rows set aside are findings at level error; the engine's checks add warnings.
+    let field = |raw: &str, index: usize| Some(raw.split(',').nth(index).unwrap_or("").trim().to_string()).filter(|f| !f.is_empty());
+    let mut findings: Vec<transform::Finding> = batch
+        .issues
+        .iter()
+        .map(|issue| transform::Finding {
+            level: "error",
+            check: "unreadable_row",
+            entity: field(&issue.raw, 0),
+            indicator: field(&issue.raw, 1),
+            period: field(&issue.raw, 2),
+            message: issue.to_string(),
+        })
+        .collect();
+    findings.extend(metrics.findings.iter().cloned());
+    let quality = transform::findings_frame(&findings)
+        .map_err(|error| PipelineError::Transform(transform::TransformError::Polars { stage: "quality findings", error }))?;
 
     let extension = if request.parquet { "parquet" } else { "csv" };
     let mut files = Vec::new();
     for (name, frame, columns) in [
         ("series", &metrics.series, &transform::SERIES_COLUMNS[..]),
         ("targets", &metrics.targets, &transform::TARGET_COLUMNS[..]),
-        ("quality", &quality, &QUALITY_COLUMNS[..]),
+        ("quality", &quality, &transform::QUALITY_COLUMNS[..]),
     ] {
         let path = request.out.join(format!("{name}.{extension}"));
         if request.parquet {
@@ -83,6 +87,7 @@ pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, Pip
         period,
         series_rows: metrics.series.height(),
         target_rows: metrics.targets.height(),
+        rows_set_aside: batch.issues.len(),
         findings: quality.height(),
         files,
     })

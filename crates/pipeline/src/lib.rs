@@ -153,7 +153,7 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
     let warehouse = Warehouse::new(&config.output.warehouse_dir);
     let mut rows_accepted = 0;
     for source in &config.sources {
-        let span = info_span!("ingest", source = %source.name);
+        let span = info_span!("ingest", source = %source.name, rows = tracing::field::Empty, set_aside = tracing::field::Empty);
         let _entered = span.enter();
         let SourceKind::Csv { path, encoding } = &source.kind;
         let options = CsvOptions {
@@ -194,6 +194,8 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
                         if batch.issues.is_empty() { "ok" } else { "ok_with_rows_set_aside" }
                     }
                 };
+                span.record("rows", batch.frame.height());
+                span.record("set_aside", batch.issues.len());
                 info!(message = "Source read.", rows = batch.frame.height(), set_aside = batch.issues.len(), state);
                 ledger.record_input(run_id, &source.name, &batch.path, &batch.sha256, batch.rows_read, batch.issues.len(), state)?;
                 source_rows.push(SourceInfo {
@@ -227,7 +229,13 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
         let _entered = span.enter();
         transform::compute(&observations, &config.catalogue, period, &transform::Settings::eurostat())?
     };
-    info!(message = "Metrics computed.", series = metrics.series.height(), targets = metrics.targets.height());
+    info!(message = "Metrics computed.", series = metrics.series.height(), targets = metrics.targets.height(), findings = metrics.findings.len());
+    for finding in &metrics.findings {
+        let place = [&finding.entity, &finding.indicator, &finding.period].iter().filter_map(|p| p.as_deref()).collect::<Vec<_>>().join(" · ");
+        let message = format!("{}: {}", finding.check, finding.message);
+        ledger.record_problem(run_id, finding.level, &place, &message)?;
+        problem_rows.push(ProblemInfo { level: finding.level.into(), place, message });
+    }
     ledger.record_stage(run_id, "transform", metrics.series.height(), clock.millis())?;
 
     // Render the full report.
@@ -245,7 +253,7 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
     let full_view = report::build_view(&input, report::labels_for(config.language.code()), None)?;
     let html = renderer.report_html(&full_view)?;
     let report_path = {
-        let span = info_span!("render", template = "report.html");
+        let span = info_span!("render", template = "report.html", targets = full_view.targets.len(), bytes = html.len());
         let _entered = span.enter();
         report::write_report(&config.output.report_dir, &period.to_string(), &html)?
     };

@@ -122,7 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             for file in &outcome.files {
                 println!("  {}", file.display());
             }
-            Ok(if outcome.findings > 0 { 1 } else { 0 })
+            Ok(if outcome.rows_set_aside > 0 { 1 } else { 0 })
         }
         Command::Run { period, force } => {
             let period = period

@@ -4,6 +4,7 @@
 //! the canonical long frame of observations and the checked catalogue.
 
 mod frames;
+mod quality;
 mod series;
 mod targets;
 
@@ -11,6 +12,7 @@ use contract::{Catalogue, Period};
 use polars::prelude::*;
 
 pub use frames::{indicator_frame, target_frame};
+pub use quality::{Finding, QUALITY_COLUMNS, findings_frame};
 
 /// Column names of the outputs.
 pub mod out {
@@ -36,11 +38,19 @@ pub mod out {
     pub const PULL_PP: &str = "pull_pp";
     pub const RANK_VALUE: &str = "rank_value";
     pub const RANK_GROWTH: &str = "rank_growth";
+    /// The value of the period itself (a year-to-date total differenced within its year).
+    pub const PERIOD_VALUE: &str = "period_value";
+    /// Value minus the parent's, in the indicator's unit (points for rates).
+    pub const GAP_TO_PARENT: &str = "gap_to_parent";
+    /// Value minus the average of its peers (same parent and level).
+    pub const GAP_TO_PEER_AVERAGE: &str = "gap_to_peer_average";
+    /// 两率差: resident minus registered urbanization rate, on `urban_rate_resident` rows.
+    pub const RESIDENT_MINUS_HUKOU_PP: &str = "resident_minus_hukou_pp";
     pub const STATUS: &str = "status";
 }
 
 /// The columns of `series.csv` in the `compute` contract, in order.
-pub const SERIES_COLUMNS: [&str; 21] = [
+pub const SERIES_COLUMNS: [&str; 26] = [
     "entity",
     "indicator",
     "period",
@@ -62,6 +72,11 @@ pub const SERIES_COLUMNS: [&str; 21] = [
     out::PULL_PP,
     out::RANK_VALUE,
     out::RANK_GROWTH,
+    out::YOY_NOTE,
+    out::PERIOD_VALUE,
+    out::GAP_TO_PARENT,
+    out::GAP_TO_PEER_AVERAGE,
+    out::RESIDENT_MINUS_HUKOU_PP,
 ];
 
 /// The columns of `targets.csv` in the `compute` contract, in order.
@@ -106,12 +121,34 @@ pub struct Settings {
     pub approx_tolerance_points: f64,
     /// Default tolerance of a `≈` target on a level or flow, in percent of the target.
     pub approx_tolerance_percent: f64,
+    /// A monthly indicator whose latest value is older than this many months before the period is stale.
+    pub stale_after_months_monthly: i32,
+    pub stale_after_months_quarterly: i32,
+    pub stale_after_months_yearly: i32,
+    /// A growth more than this many standard deviations from its series' mean is an outlier…
+    pub outlier_sigmas: f64,
+    /// …when the series has at least this many other growths;
+    pub outlier_min_history: usize,
+    /// …and the deviation is taken as at least this much (percent or points).
+    pub outlier_min_std: f64,
 }
 
 impl Settings {
     /// Eurostat's SDG thresholds (0.95 and 0.60), CAGR ratios, ±0.5 points or ±1% for `≈`.
     pub fn eurostat() -> Settings {
-        Settings { on_track: 0.95, moderate: 0.60, linear_for_rates: false, approx_tolerance_points: 0.5, approx_tolerance_percent: 1.0 }
+        Settings {
+            on_track: 0.95,
+            moderate: 0.60,
+            linear_for_rates: false,
+            approx_tolerance_points: 0.5,
+            approx_tolerance_percent: 1.0,
+            stale_after_months_monthly: 3,
+            stale_after_months_quarterly: 6,
+            stale_after_months_yearly: 24,
+            outlier_sigmas: 3.0,
+            outlier_min_history: 5,
+            outlier_min_std: 1.0,
+        }
     }
 }
 
@@ -135,6 +172,8 @@ pub struct Metrics {
     pub latest: DataFrame,
     /// One row per target, assessed at the latest period with data.
     pub targets: DataFrame,
+    /// Data-quality findings on the series.
+    pub findings: Vec<Finding>,
 }
 
 /// Computes series growth and target gaps for `period` from the canonical observations.
@@ -146,7 +185,8 @@ pub fn compute(observations: &DataFrame, catalogue: &Catalogue, period: Period, 
     let targets = targets::assess(series.clone().lazy(), catalogue, settings)
         .and_then(LazyFrame::collect)
         .map_err(polars_error("targets"))?;
-    Ok(Metrics { period, series, latest, targets })
+    let findings = quality::quality(&series, period, settings).map_err(polars_error("data quality"))?;
+    Ok(Metrics { period, series, latest, targets, findings })
 }
 
 /// The latest period present in the observations, which a run reports by default.

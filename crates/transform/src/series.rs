@@ -38,6 +38,12 @@ fn percent_change_note(value: Expr, base: Expr, points: Expr) -> Expr {
         .otherwise(lit(NULL).cast(DataType::String))
 }
 
+/// True where the period is the last of its year, so the next one starts a new year.
+fn wraps_again() -> Expr {
+    let per_year = when(col(FREQ).eq(lit("M"))).then(lit(12)).otherwise(lit(4));
+    col(FREQ).eq(lit("Y")).or(col(SUB).eq(per_year))
+}
+
 /// Appends, for each group without a figure of its own, the sum of its members where every member has one.
 fn with_group_totals(observations: LazyFrame, catalogue: &Catalogue) -> PolarsResult<LazyFrame> {
     let members = membership_frame(catalogue)?;
@@ -126,8 +132,7 @@ pub(crate) fn series(observations: LazyFrame, catalogue: &Catalogue, period: Per
         col(VALUE).alias("value_two_years_ago"),
     ]);
     // The previous period, keyed by the period that follows it.
-    let per_year = when(col(FREQ).eq(lit("M"))).then(lit(12)).otherwise(lit(4));
-    let wraps = col(FREQ).eq(lit("Y")).or(col(SUB).eq(per_year));
+    let wraps = wraps_again();
     let previous = frame.clone().select([
         col(ENTITY),
         col(INDICATOR),
@@ -156,16 +161,33 @@ pub(crate) fn series(observations: LazyFrame, catalogue: &Catalogue, period: Per
         .join(base, by_series.clone(), by_series, JoinArgs::new(JoinType::Left));
 
     let years_since_base = (col(END_MONTH) - col("base_end_month")).cast(DataType::Float64) / lit(12.0);
-    let not_ytd = col("accumulation").neq(lit("ytd")).or(col(FREQ).eq(lit("Y")));
+    // The value of the period itself: a year-to-date total differenced within its year (the
+    // first period is its own total; a missing earlier month leaves it empty, never invented).
+    let is_ytd = col("accumulation").eq(lit("ytd")).and(col(FREQ).neq(lit("Y")));
+    let joined = joined.with_column(
+        when(is_ytd.clone().not())
+            .then(col(VALUE))
+            .when(col(SUB).eq(lit(1)))
+            .then(col(VALUE))
+            .otherwise(col(VALUE) - col("value_previous"))
+            .alias(PERIOD_VALUE),
+    );
+    let previous_period_value = joined.clone().select([
+        col(ENTITY),
+        col(INDICATOR),
+        col(FREQ),
+        when(wraps_again()).then(col(YEAR) + lit(1)).otherwise(col(YEAR)).alias(YEAR),
+        when(col(FREQ).eq(lit("Y"))).then(lit(0)).when(wraps_again()).then(lit(1)).otherwise(col(SUB) + lit(1)).alias(SUB),
+        col(PERIOD_VALUE).alias("period_value_previous"),
+    ]);
+    let period_key = named(&[ENTITY, INDICATOR, FREQ, YEAR, SUB]);
+    let joined = joined.join(previous_period_value, period_key.clone(), period_key, JoinArgs::new(JoinType::Left));
     let result = joined.with_columns([
         when(points.clone()).then(null_f64()).otherwise(percent_change(col(VALUE), col(VALUE_LAST_YEAR))).alias(YOY_PCT),
         (col(VALUE) - col(VALUE_LAST_YEAR)).alias(YOY_CHANGE),
         percent_change_note(col(VALUE), col(VALUE_LAST_YEAR), points.clone()).alias(YOY_NOTE),
-        when(points.clone().or(not_ytd.clone().not()))
-            .then(null_f64())
-            .otherwise(percent_change(col(VALUE), col("value_previous")))
-            .alias(POP_PCT),
-        when(not_ytd).then(col(VALUE) - col("value_previous")).otherwise(null_f64()).alias(POP_CHANGE),
+        when(points.clone()).then(null_f64()).otherwise(percent_change(col(PERIOD_VALUE), col("period_value_previous"))).alias(POP_PCT),
+        (col(PERIOD_VALUE) - col("period_value_previous")).alias(POP_CHANGE),
         percent_change(col(YTD_VALUE), col("ytd_value_last_year")).alias(YTD_YOY_PCT),
         (col(VALUE) - col(BASE_VALUE)).alias(CHANGE_SINCE_BASE),
         when(points.clone().not().and(years_since_base.clone().gt(lit(0.0))).and(col(BASE_VALUE).gt(lit(0.0))).and(col(VALUE).gt(lit(0.0))))
@@ -226,6 +248,22 @@ fn with_parent_measures(frame: LazyFrame, catalogue: &Catalogue, points: Expr) -
     let sign = when(col("direction").eq(lit("down"))).then(lit(-1.0)).otherwise(lit(1.0));
     let dense = RankOptions { method: RankMethod::Dense, descending: true };
     let peers = [col("_e_parent"), col("_e_level"), col(INDICATOR), col(PERIOD)];
+    // 两率差: the resident minus the registered (户籍) urbanization rate, in points.
+    let hukou_rate = frame.clone().filter(col(INDICATOR).eq(lit("urban_rate_hukou"))).select([
+        col(ENTITY).alias("_h_entity"),
+        col(PERIOD).alias("_h_period"),
+        col(VALUE).alias("_hukou_rate"),
+    ]);
+    let frame = frame
+        .join(hukou_rate, [col(ENTITY), col(PERIOD)], [col("_h_entity"), col("_h_period")], JoinArgs::new(JoinType::Left))
+        .with_columns([
+            (col(VALUE) - col("parent_value")).alias(GAP_TO_PARENT),
+            (col(VALUE) - col(VALUE).mean().over(peers.clone())?).alias(GAP_TO_PEER_AVERAGE),
+            when(col(INDICATOR).eq(lit("urban_rate_resident")))
+                .then(col(VALUE) - col("_hukou_rate"))
+                .otherwise(null_f64())
+                .alias(RESIDENT_MINUS_HUKOU_PP),
+        ]);
     Ok(frame.with_columns([
         (col(VALUE) * sign.clone()).rank(dense, None).over(peers.clone())?.cast(DataType::UInt32).alias(RANK_VALUE),
         (col(GROWTH) * sign).rank(dense, None).over(peers)?.cast(DataType::UInt32).alias(RANK_GROWTH),
