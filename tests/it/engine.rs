@@ -159,3 +159,89 @@ fn quality_findings_flag_stale_incomplete_and_outlying_series() {
     assert!(stale.message.contains("48 months before 2023"), "{}", stale.message);
     assert!(find("freshness", "gdp").is_none(), "gdp has a 2023 value");
 }
+
+#[test]
+fn movers_show_rank_and_growth_changes_since_the_previous_period() {
+    let observations = "entity,indicator,period,value\n\
+        A,gdp,2023,100\nB,gdp,2023,90\n\
+        A,gdp,2024,105\nB,gdp,2024,110\n\
+        A,gdp,2025,110\nB,gdp,2025,121\n";
+    let metrics = compute(ENTITIES, INDICATORS, observations, "2025");
+    let series = &metrics.series;
+    // B overtook A in 2024: up one place, A down one.
+    assert_eq!(value(series, "B", "2024", "rank_change"), Some(1.0));
+    assert_eq!(value(series, "A", "2024", "rank_change"), Some(-1.0));
+    assert_eq!(value(series, "B", "2025", "rank_change"), Some(0.0));
+    // B grew 22.2% then 10%: growth slowed by 12.2 points.
+    let slowdown = value(series, "B", "2025", "growth_change").unwrap();
+    assert!((slowdown - (10.0 - (110.0 / 90.0 - 1.0) * 100.0)).abs() < 1e-9, "{slowdown}");
+}
+
+fn assess(targets: &str, observations: &str, period: &str, settings: &transform::Settings) -> DataFrame {
+    let indicators = "code,name,unit,kind,accumulation,direction,decimals\n\
+        urban_rate_resident,常住人口城镇化率,%,rate,,up,2\ngdp,地区生产总值,亿元,flow,,up,1\n";
+    let catalogue = Catalogue::load(
+        SourceText { path: "entities.csv", text: ENTITIES },
+        SourceText { path: "indicators.csv", text: indicators },
+        SourceText { path: "targets.csv", text: targets },
+    )
+    .unwrap_or_else(|p| panic!("{p}"));
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().join("observations.csv");
+    std::fs::write(&path, observations).unwrap();
+    let batch = ingest::read_csv_source(&ingest::CsvOptions { name: "t", path: &path, gb18030: false, max_bad_row_share: 0.0 }, &catalogue).unwrap();
+    transform::compute(&batch.frame, &catalogue, period.parse().unwrap(), settings).unwrap().targets
+}
+
+fn target_cell(targets: &DataFrame, row: usize, column: &str) -> String {
+    targets.column(column).unwrap().get(row).unwrap().str_value().to_string()
+}
+
+fn target_number(targets: &DataFrame, row: usize, column: &str) -> f64 {
+    targets.column(column).unwrap().get(row).unwrap().extract::<f64>().unwrap_or_else(|| panic!("{column} is empty"))
+}
+
+#[test]
+fn progress_ranks_peers_and_the_configured_thresholds_decide_the_status() {
+    // China's urbanization 2012 → 2016 against 60% by 2020 (published: growth ratio 1.32, on track),
+    // and two towns under one parent toward the same target.
+    let targets = "entity,indicator,comparator,target,deadline,kind,base_period\n\
+        P,urban_rate_resident,>=,60,2020,level,2012\n\
+        A,urban_rate_resident,>=,60,2020,level,2012\n\
+        B,urban_rate_resident,>=,60,2020,level,2012\n";
+    let observations = "entity,indicator,period,value\n\
+        P,urban_rate_resident,2012,52.57\nP,urban_rate_resident,2016,57.35\n\
+        A,urban_rate_resident,2012,50\nA,urban_rate_resident,2016,55\n\
+        B,urban_rate_resident,2012,50\nB,urban_rate_resident,2016,51\n";
+    let eurostat = assess(targets, observations, "2016", &transform::Settings::eurostat());
+    assert_eq!(target_cell(&eurostat, 0, "status"), "on_track");
+    assert_eq!((target_cell(&eurostat, 1, "rank_progress"), target_cell(&eurostat, 2, "rank_progress")), ("1".into(), "2".into()));
+    let strict = transform::Settings { on_track: 1.4, ..transform::Settings::eurostat() };
+    assert_eq!(target_cell(&assess(targets, observations, "2016", &strict), 0, "status"), "moderate");
+    // Judged linearly (points a year): (57.35 − 52.57)/4 against (60 − 52.57)/8.
+    let linear = transform::Settings { linear_for_rates: true, ..transform::Settings::eurostat() };
+    let ratio = target_number(&assess(targets, observations, "2016", &linear), 0, "growth_ratio_linear");
+    assert!((ratio - (4.78 / 4.0) / (7.43 / 8.0)).abs() < 1e-9, "ratio {ratio}");
+}
+
+#[test]
+fn growth_relative_and_approximate_targets() {
+    let targets = "entity,indicator,comparator,target,deadline,kind,base_period,tolerance\n\
+        A,gdp,>=,6,2025,growth,2020,\n\
+        B,gdp,>=,,2025,relative,,\n\
+        A,urban_rate_resident,≈,60,2025,level,,\n";
+    let observations = "entity,indicator,period,value\n\
+        A,gdp,2020,100\nA,gdp,2024,120\nA,gdp,2025,130\n\
+        B,gdp,2024,50\nB,gdp,2025,54\nP,gdp,2024,200\nP,gdp,2025,210\n\
+        A,urban_rate_resident,2020,55\nA,urban_rate_resident,2025,59.6\n";
+    let targets = assess(targets, observations, "2025", &transform::Settings::eurostat());
+    // A: CAGR 2020→2025 = 1.3^(1/5) − 1 = 5.39% < the 6% floor.
+    assert_eq!(target_cell(&targets, 0, "achieved"), "false");
+    let gap = target_number(&targets, 0, "gap");
+    assert!((gap - (6.0 - (1.3f64.powf(0.2) - 1.0) * 100.0)).abs() < 1e-9, "gap {gap}: {targets}");
+    // B grew 8% while its parent grew 5%: above the parent, achieved.
+    assert_eq!(target_cell(&targets, 1, "achieved"), "true");
+    assert!((target_number(&targets, 1, "gap") + 3.0).abs() < 1e-9);
+    // 59.6 against "60%左右" is within the default 0.5 points: achieved (approx.).
+    assert_eq!((target_cell(&targets, 2, "status"), target_cell(&targets, 2, "achieved_approx")), ("achieved".into(), "true".into()));
+}

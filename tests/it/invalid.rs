@@ -90,3 +90,62 @@ fn recipients_and_delivery_are_checked_by_name() {
     assert!(out.contains("delivery.from: expected an address"), "{out}");
     assert!(out.contains("delivery.smtp_url: must start with smtp:// or smtps://, got \"ftp://mail.example.org\""), "{out}");
 }
+
+#[test]
+fn assessment_settings_are_checked_by_name() {
+    let project = DemoProject::new();
+    replace_in(&project, "config/townpulse.toml", "rate_method = \"cagr\"", "rate_method = \"geometric\"");
+    replace_in(&project, "config/townpulse.toml", "moderate = 0.60", "moderate = 0.99");
+    let output = project.run(&["validate"], &[]);
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    assert!(out.contains("assessment.rate_method: expected cagr or linear, got \"geometric\""), "{out}");
+    assert!(out.contains("assessment: `moderate` (0.99) must be at least 0 and below `on_track` (0.95)"), "{out}");
+}
+
+fn compute_in(dir: &std::path::Path, files: &[(&str, &str)], extra: &[&str]) -> std::process::Output {
+    for (name, content) in files {
+        std::fs::write(dir.join(name), content).unwrap();
+    }
+    let mut command = std::process::Command::new(crate::binary());
+    command.current_dir(dir).args(["compute", "--observations", "obs.csv", "--indicators", "ind.csv", "--out", "out"]).args(extra);
+    command.env("TOWNPULSE_LOG", "warn").output().unwrap()
+}
+
+const IND: &str = "code,name,unit,kind,accumulation,direction,decimals\ngdp,地区生产总值,亿元,flow,,up,1\n";
+
+#[test]
+fn compute_sets_aside_bad_rows_with_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let observations = "entity,indicator,period,value\nA,gdp,2024,100\nA,gdp,2025/01,101\nA,gpd,2025,102\nA,gdp,2025,abc\nA,gdp,2025,103\n";
+    let output = compute_in(dir.path(), &[("obs.csv", observations), ("ind.csv", IND)], &[]);
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    let mut reader = csv::Reader::from_path(dir.path().join("out/quality.csv")).unwrap();
+    let messages: Vec<(String, String)> = reader.records().map(|r| r.unwrap()).map(|r| (r[0].to_string(), r[5].to_string())).collect();
+    let expected = [
+        "obs.csv:3: field `period`: expected a period like 2025, 2025Q3 or 2025-09, got \"2025/01\"",
+        "obs.csv:4: field `indicator`: unknown indicator \"gpd\": it is not in the indicator catalogue",
+        "obs.csv:5: field `value`: expected a number or an empty cell, got \"abc\"",
+    ];
+    assert_eq!(messages, expected.map(|m| ("error".to_string(), m.to_string())));
+    // The good rows were still computed: 103 against 100.
+    let series = std::fs::read_to_string(dir.path().join("out/series.csv")).unwrap();
+    assert!(series.lines().any(|l| l.starts_with("A,gdp,2025,103.0,percent,3.0")), "{series}");
+}
+
+#[test]
+fn compute_refuses_a_deadline_before_its_base_and_a_group_with_an_unknown_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let entities = "code,name,level,parent,members\nA,甲,town,,\nG,组,group,,A;Z\n";
+    let targets = "entity,indicator,comparator,target,deadline,kind,base_period\nA,gdp,>=,120,2020,level,2024\n";
+    let output = compute_in(
+        dir.path(),
+        &[("obs.csv", "entity,indicator,period,value\nA,gdp,2024,100\n"), ("ind.csv", IND), ("ent.csv", entities), ("tgt.csv", targets)],
+        &["--entities", "ent.csv", "--targets", "tgt.csv"],
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    assert!(out.contains("ent.csv:3: field `members`: group \"G\" lists unknown member \"Z\""), "{out}");
+    assert!(out.contains("tgt.csv:2: field `base_period`: base period 2024 is not before the deadline 2020"), "{out}");
+}

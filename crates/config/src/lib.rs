@@ -49,6 +49,23 @@ struct RawConfig {
     recipients: Vec<RawRecipient>,
     #[serde(default)]
     schedule: Option<RawSchedule>,
+    #[serde(default)]
+    assessment: Option<RawAssessment>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAssessment {
+    /// A growth ratio at or above this is on track (Eurostat: 0.95).
+    on_track: Option<f64>,
+    /// A growth ratio at or above this, below `on_track`, needs acceleration (Eurostat: 0.60).
+    moderate: Option<f64>,
+    /// How rates and ratios are judged: `cagr` (Eurostat, default) or `linear` (points a year).
+    rate_method: Option<String>,
+    /// The default tolerance of a `≈` target on a rate or ratio, in points (0.5).
+    approx_tolerance_points: Option<f64>,
+    /// The default tolerance of a `≈` target on a level or flow, in percent of the target (1).
+    approx_tolerance_percent: Option<f64>,
 }
 
 fn default_time_zone() -> String {
@@ -148,6 +165,17 @@ pub struct Config {
     pub delivery: Delivery,
     pub recipients: Vec<Recipient>,
     pub schedule: Option<Schedule>,
+    pub assessment: Assessment,
+}
+
+/// How progress toward targets is judged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assessment {
+    pub on_track: f64,
+    pub moderate: f64,
+    pub linear_for_rates: bool,
+    pub approx_tolerance_points: f64,
+    pub approx_tolerance_percent: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -437,6 +465,37 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, env: &Environment) -> Resu
         Schedule { cron: schedule.cron, time_zone: zone, catch_up }
     });
 
+    let raw_assessment = raw.assessment.unwrap_or(RawAssessment {
+        on_track: None,
+        moderate: None,
+        rate_method: None,
+        approx_tolerance_points: None,
+        approx_tolerance_percent: None,
+    });
+    let assessment = Assessment {
+        on_track: raw_assessment.on_track.unwrap_or(0.95),
+        moderate: raw_assessment.moderate.unwrap_or(0.60),
+        linear_for_rates: match raw_assessment.rate_method.as_deref().unwrap_or("cagr") {
+            "cagr" => false,
+            "linear" => true,
+            other => {
+                problems.push(format!("assessment.rate_method: expected cagr or linear, got {other:?}"));
+                false
+            }
+        },
+        approx_tolerance_points: raw_assessment.approx_tolerance_points.unwrap_or(0.5),
+        approx_tolerance_percent: raw_assessment.approx_tolerance_percent.unwrap_or(1.0),
+    };
+    if !(assessment.moderate >= 0.0 && assessment.moderate < assessment.on_track) {
+        problems.push(format!(
+            "assessment: `moderate` ({}) must be at least 0 and below `on_track` ({})",
+            assessment.moderate, assessment.on_track
+        ));
+    }
+    if assessment.approx_tolerance_points < 0.0 || assessment.approx_tolerance_percent < 0.0 {
+        problems.push("assessment: tolerances must not be negative".to_string());
+    }
+
     let catalogue = match catalogue {
         Ok(catalogue) => catalogue,
         Err(catalogue_problems) => {
@@ -458,5 +517,6 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, env: &Environment) -> Resu
         delivery: Delivery { from: raw.delivery.from, transport, report_base_url: raw.delivery.report_base_url },
         recipients,
         schedule,
+        assessment,
     })
 }

@@ -104,6 +104,18 @@ fn display_path(config: &Config, path: &Path) -> String {
     path.strip_prefix(root).map_or_else(|_| path.display().to_string(), |p| p.display().to_string())
 }
 
+/// The engine's settings: the Eurostat defaults with the configured assessment.
+fn settings(assessment: &config::Assessment) -> transform::Settings {
+    transform::Settings {
+        on_track: assessment.on_track,
+        moderate: assessment.moderate,
+        linear_for_rates: assessment.linear_for_rates,
+        approx_tolerance_points: assessment.approx_tolerance_points,
+        approx_tolerance_percent: assessment.approx_tolerance_percent,
+        ..transform::Settings::eurostat()
+    }
+}
+
 /// Runs one period end to end and records it in the ledger.
 pub fn run_period(config: &Config, request: &RunRequest) -> Result<RunOutcome, PipelineError> {
     let now = request.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -227,7 +239,7 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
     let metrics = {
         let span = info_span!("transform", rows = observations.height());
         let _entered = span.enter();
-        transform::compute(&observations, &config.catalogue, period, &transform::Settings::eurostat())?
+        transform::compute(&observations, &config.catalogue, period, &settings(&config.assessment))?
     };
     info!(message = "Metrics computed.", series = metrics.series.height(), targets = metrics.targets.height(), findings = metrics.findings.len());
     for finding in &metrics.findings {

@@ -130,7 +130,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 .transpose()?;
             let config = load_config(&cli.config)?;
             let request = pipeline::RunRequest { period, trigger: pipeline::Trigger::Cli, force, now: chrono::Utc::now() };
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            // Polars' query optimiser recurses deeply; the default 2 MiB thread stack is not enough for our plans.
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(64 << 20).build()?;
             let outcome = runtime.block_on(async move {
                 tokio::task::spawn_blocking(move || pipeline::run_period(&config, &request)).await
             })??;

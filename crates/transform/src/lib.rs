@@ -44,13 +44,17 @@ pub mod out {
     pub const GAP_TO_PARENT: &str = "gap_to_parent";
     /// Value minus the average of its peers (same parent and level).
     pub const GAP_TO_PEER_AVERAGE: &str = "gap_to_peer_average";
+    /// Places gained in the value ranking since the previous period (positive: moved up).
+    pub const RANK_CHANGE: &str = "rank_change";
+    /// Growth minus the previous period's growth, in points.
+    pub const GROWTH_CHANGE: &str = "growth_change";
     /// 两率差: resident minus registered urbanization rate, on `urban_rate_resident` rows.
     pub const RESIDENT_MINUS_HUKOU_PP: &str = "resident_minus_hukou_pp";
     pub const STATUS: &str = "status";
 }
 
 /// The columns of `series.csv` in the `compute` contract, in order.
-pub const SERIES_COLUMNS: [&str; 26] = [
+pub const SERIES_COLUMNS: [&str; 28] = [
     "entity",
     "indicator",
     "period",
@@ -77,10 +81,12 @@ pub const SERIES_COLUMNS: [&str; 26] = [
     out::GAP_TO_PARENT,
     out::GAP_TO_PEER_AVERAGE,
     out::RESIDENT_MINUS_HUKOU_PP,
+    out::RANK_CHANGE,
+    out::GROWTH_CHANGE,
 ];
 
 /// The columns of `targets.csv` in the `compute` contract, in order.
-pub const TARGET_COLUMNS: [&str; 25] = [
+pub const TARGET_COLUMNS: [&str; 26] = [
     "entity",
     "indicator",
     "kind",
@@ -106,6 +112,7 @@ pub const TARGET_COLUMNS: [&str; 25] = [
     "required_pace",
     "status",
     "achieved_approx",
+    "rank_progress",
 ];
 
 /// Thresholds and methods for judging progress, with the Eurostat defaults in [`Settings::eurostat`].

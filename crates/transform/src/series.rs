@@ -264,9 +264,24 @@ fn with_parent_measures(frame: LazyFrame, catalogue: &Catalogue, points: Expr) -
                 .otherwise(null_f64())
                 .alias(RESIDENT_MINUS_HUKOU_PP),
         ]);
-    Ok(frame.with_columns([
+    let frame = frame.with_columns([
         (col(VALUE) * sign.clone()).rank(dense, None).over(peers.clone())?.cast(DataType::UInt32).alias(RANK_VALUE),
         (col(GROWTH) * sign).rank(dense, None).over(peers)?.cast(DataType::UInt32).alias(RANK_GROWTH),
+    ]);
+    // Movers: the change in rank and in growth since the previous period, keyed by the period that follows it.
+    let previous = frame.clone().select([
+        col(ENTITY),
+        col(INDICATOR),
+        col(FREQ),
+        when(wraps_again()).then(col(YEAR) + lit(1)).otherwise(col(YEAR)).alias(YEAR),
+        when(col(FREQ).eq(lit("Y"))).then(lit(0)).when(wraps_again()).then(lit(1)).otherwise(col(SUB) + lit(1)).alias(SUB),
+        col(RANK_VALUE).alias("_rank_previous"),
+        col(GROWTH).alias("_growth_previous"),
+    ]);
+    let key = named(&[ENTITY, INDICATOR, FREQ, YEAR, SUB]);
+    Ok(frame.join(previous, key.clone(), key, JoinArgs::new(JoinType::Left)).with_columns([
+        (col("_rank_previous").cast(DataType::Int64) - col(RANK_VALUE).cast(DataType::Int64)).alias(RANK_CHANGE),
+        (col(GROWTH) - col("_growth_previous")).alias(GROWTH_CHANGE),
     ]))
 }
 

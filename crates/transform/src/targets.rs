@@ -262,7 +262,13 @@ pub(crate) fn assess(series: LazyFrame, catalogue: &Catalogue, settings: &Settin
         .then(lit("insufficient"))
         .otherwise(lit("moving_away"));
 
-    Ok(frame.with_column(status.alias(STATUS)).select([
+    // Dense rank of progress among the targets of the same indicator, kind and deadline under one parent.
+    let dense = RankOptions { method: RankMethod::Dense, descending: true };
+    let rank_progress = col("progress_pct")
+        .rank(dense, None)
+        .over([col("parent"), col("indicator"), col("kind"), col("deadline")])?
+        .cast(DataType::UInt32);
+    Ok(frame.with_columns([status.alias(STATUS), rank_progress.alias("rank_progress")]).select([
         col("entity"),
         col("indicator"),
         col("kind"),
@@ -288,6 +294,7 @@ pub(crate) fn assess(series: LazyFrame, catalogue: &Catalogue, settings: &Settin
         col("anticipated_ratio"),
         col("required_pace"),
         col(STATUS),
+        col("rank_progress"),
         col("parent_growth"),
         col(GROWTH),
         col("target_source"),
