@@ -160,6 +160,7 @@ pub(crate) fn series(observations: LazyFrame, catalogue: &Catalogue, period: Per
         .join(previous, period_key.clone(), period_key, JoinArgs::new(JoinType::Left))
         .join(base, by_series.clone(), by_series, JoinArgs::new(JoinType::Left));
 
+    let joined = joined.collect()?.lazy();
     let years_since_base = (col(END_MONTH) - col("base_end_month")).cast(DataType::Float64) / lit(12.0);
     // The value of the period itself: a year-to-date total differenced within its year (the
     // first period is its own total; a missing earlier month leaves it empty, never invented).
@@ -207,7 +208,8 @@ pub(crate) fn series(observations: LazyFrame, catalogue: &Catalogue, period: Per
             .otherwise(null_f64())
             .alias(TWO_YEAR_AVG_PCT),
     ]);
-    with_parent_measures(result, catalogue, points)
+    // Materialise at the stage boundary: one deep lazy plan overflows thread stacks in the optimiser.
+    with_parent_measures(result.collect()?.lazy(), catalogue, points)
 }
 
 /// Share of the parent, contribution (贡献率) and pull (拉动) to the parent's growth, and dense
@@ -269,6 +271,7 @@ fn with_parent_measures(frame: LazyFrame, catalogue: &Catalogue, points: Expr) -
         (col(GROWTH) * sign).rank(dense, None).over(peers)?.cast(DataType::UInt32).alias(RANK_GROWTH),
     ]);
     // Movers: the change in rank and in growth since the previous period, keyed by the period that follows it.
+    let frame = frame.collect()?.lazy();
     let previous = frame.clone().select([
         col(ENTITY),
         col(INDICATOR),

@@ -109,7 +109,9 @@ pub(crate) fn assess(series: LazyFrame, catalogue: &Catalogue, settings: &Settin
             [col("_i")],
             JoinArgs::new(JoinType::Left),
         )
-        .sort(["target_id"], SortMultipleOptions::default());
+        .sort(["target_id"], SortMultipleOptions::default())
+        .collect()?
+        .lazy();
 
     let is_plan = col("kind").eq(lit("plan"));
     let has_configured_base = col("target_base_period").is_not_null();
