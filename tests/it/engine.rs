@@ -3,7 +3,7 @@
 use contract::{Catalogue, SourceText};
 use polars::prelude::*;
 
-fn compute(entities: &str, indicators: &str, observations: &str, period: &str) -> transform::Metrics {
+pub(crate) fn compute(entities: &str, indicators: &str, observations: &str, period: &str) -> transform::Metrics {
     let catalogue = Catalogue::load(
         SourceText { path: "entities.csv", text: entities },
         SourceText { path: "indicators.csv", text: indicators },
@@ -28,14 +28,14 @@ fn value_of(frame: &DataFrame, entity: &str, indicator: Option<&str>, period: &s
     frame.column(column).unwrap().get(*rows.first()?).unwrap().extract::<f64>()
 }
 
-fn value(frame: &DataFrame, entity: &str, period: &str, column: &str) -> Option<f64> {
+pub(crate) fn value(frame: &DataFrame, entity: &str, period: &str, column: &str) -> Option<f64> {
     value_of(frame, entity, None, period, column)
 }
 
-const INDICATORS: &str = "code,name,unit,kind,accumulation,direction,decimals\n\
+pub(crate) const INDICATORS: &str = "code,name,unit,kind,accumulation,direction,decimals\n\
     gdp,地区生产总值,亿元,flow,,up,1\n\
     ratio,城乡居民收入比,,ratio,,down,2\n";
-const ENTITIES: &str = "code,name,level,parent\nP,上级,county,\nA,甲镇,town,P\nB,乙镇,town,P\n";
+pub(crate) const ENTITIES: &str = "code,name,level,parent\nP,上级,county,\nA,甲镇,town,P\nB,乙镇,town,P\n";
 
 #[test]
 fn pulls_sum_to_the_parents_growth_and_contributions_to_100() {
@@ -87,7 +87,7 @@ fn two_year_average_growth_uses_the_level_form_and_missing_stays_missing() {
     assert_eq!(value(series, "B", "2025", "change_since_base"), Some(5.0));
 }
 
-const MONTHLY: &str = "code,name,unit,kind,accumulation,direction,decimals\n\
+pub(crate) const MONTHLY: &str = "code,name,unit,kind,accumulation,direction,decimals\n\
     fai,固定资产投资,亿元,flow,ytd,up,2\n\
     sales,主营业务收入,亿元,flow,period,up,2\n";
 
@@ -177,7 +177,7 @@ fn movers_show_rank_and_growth_changes_since_the_previous_period() {
     assert!((slowdown - (10.0 - (110.0 / 90.0 - 1.0) * 100.0)).abs() < 1e-9, "{slowdown}");
 }
 
-fn assess(targets: &str, observations: &str, period: &str, settings: &transform::Settings) -> DataFrame {
+pub(crate) fn assess(targets: &str, observations: &str, period: &str, settings: &transform::Settings) -> DataFrame {
     let indicators = "code,name,unit,kind,accumulation,direction,decimals\n\
         urban_rate_resident,常住人口城镇化率,%,rate,,up,2\ngdp,地区生产总值,亿元,flow,,up,1\n";
     let catalogue = Catalogue::load(
@@ -193,11 +193,11 @@ fn assess(targets: &str, observations: &str, period: &str, settings: &transform:
     transform::compute(&batch.frame, &catalogue, period.parse().unwrap(), settings).unwrap().targets
 }
 
-fn target_cell(targets: &DataFrame, row: usize, column: &str) -> String {
+pub(crate) fn target_cell(targets: &DataFrame, row: usize, column: &str) -> String {
     targets.column(column).unwrap().get(row).unwrap().str_value().to_string()
 }
 
-fn target_number(targets: &DataFrame, row: usize, column: &str) -> f64 {
+pub(crate) fn target_number(targets: &DataFrame, row: usize, column: &str) -> f64 {
     targets.column(column).unwrap().get(row).unwrap().extract::<f64>().unwrap_or_else(|| panic!("{column} is empty"))
 }
 

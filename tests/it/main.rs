@@ -5,6 +5,7 @@ mod cli;
 mod contract;
 mod engine;
 mod invalid;
+mod properties;
 mod published;
 mod smtp;
 
