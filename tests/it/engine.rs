@@ -245,3 +245,66 @@ fn growth_relative_and_approximate_targets() {
     // 59.6 against "60%左右" is within the default 0.5 points: achieved (approx.).
     assert_eq!((target_cell(&targets, 2, "status"), target_cell(&targets, 2, "achieved_approx")), ("achieved".into(), "true".into()));
 }
+
+#[test]
+fn standards_combine_clauses_and_treat_a_missing_value_as_unknown() {
+    let entities = "code,name,level,parent,members\nP,县,county,,\nA,甲镇,town,P,\nB,乙镇,town,P,\nC,丙镇,town,P,\nD,丁镇,town,P,\nG,试点镇,group,P,A;B;C;D\n";
+    let indicators = "code,name,unit,kind,accumulation,direction,decimals\n\
+        built_up_area,建成区面积,km²,level,,up,2\npop_hukou,户籍人口,万人,level,,none,2\npop_resident,常住人口,万人,level,,none,2\n";
+    // Built-up area ≥ 8 and (户籍 ≥ 6 or 常住 ≥ 10), as in Zhejiang's small-city standard.
+    let standards = "standard,name,combine,applies_to,clause,indicator,comparator,threshold\n\
+        s,小城市标准,all,G,1,built_up_area,>=,8\ns,小城市标准,all,G,2,pop_hukou,>=,6\ns,小城市标准,all,G,2,pop_resident,>=,10\n";
+    let observations = "entity,indicator,period,value\n\
+        A,built_up_area,2025,9\nA,pop_hukou,2025,4\nA,pop_resident,2025,12\n\
+        B,built_up_area,2025,9\nB,pop_hukou,2025,4\nB,pop_resident,2025,8\n\
+        C,built_up_area,2025,7\nC,pop_hukou,2025,7\n\
+        D,built_up_area,2025,9\nD,pop_hukou,2025,4\n";
+    let mut catalogue = Catalogue::load(
+        SourceText { path: "entities.csv", text: entities },
+        SourceText { path: "indicators.csv", text: indicators },
+        SourceText { path: "targets.csv", text: "entity,indicator,comparator,target,deadline\n" },
+    )
+    .unwrap();
+    catalogue.load_standards(SourceText { path: "standards.csv", text: standards }).unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().join("observations.csv");
+    std::fs::write(&path, observations).unwrap();
+    let batch = ingest::read_csv_source(&ingest::CsvOptions { name: "t", path: &path, gb18030: false, max_bad_row_share: 0.0 }, &catalogue).unwrap();
+    let metrics = transform::compute(&batch.frame, &catalogue, "2025".parse().unwrap(), &transform::Settings::eurostat()).unwrap();
+    let standards = &metrics.standards;
+    let met = |entity: &str| {
+        let row = (0..standards.height()).find(|i| standards.column("entity").unwrap().get(*i).unwrap().str_value() == entity).unwrap();
+        standards.column("standard_met").unwrap().get(row).unwrap().extract_bool()
+    };
+    // A: 常住 12 ≥ 10 rescues the population clause. B: neither population condition holds.
+    assert_eq!(met("A"), Some(true));
+    assert_eq!(met("B"), Some(false));
+    // C: the built-up area fails, so the missing 常住 value does not matter.
+    assert_eq!(met("C"), Some(false));
+    // D: 户籍 fails and 常住 is missing: the population clause, and so the standard, is unknown.
+    assert_eq!(met("D"), None);
+    assert_eq!(standards.height(), 12, "one row per member and condition");
+}
+
+#[test]
+fn a_bad_standards_file_names_every_problem() {
+    let mut catalogue = Catalogue::load(
+        SourceText { path: "entities.csv", text: ENTITIES },
+        SourceText { path: "indicators.csv", text: INDICATORS },
+        SourceText { path: "targets.csv", text: "entity,indicator,comparator,target,deadline\n" },
+    )
+    .unwrap();
+    let standards = "standard,name,combine,applies_to,clause,indicator,comparator,threshold\n\
+        s,标准,every,A,1,gdp,>=,8\ns,标准,all,Z,one,gpd,=,x\n";
+    let problems = catalogue.load_standards(SourceText { path: "standards.csv", text: standards }).unwrap_err().to_string();
+    for expected in [
+        "standards.csv:2: field `combine`: expected all or any, got \"every\"",
+        "standards.csv:3: field `applies_to`: unknown entity \"Z\"",
+        "standards.csv:3: field `clause`: expected a whole number, got \"one\"",
+        "standards.csv:3: field `indicator`: unknown indicator \"gpd\"",
+        "standards.csv:3: field `comparator`: expected >= or <=, got \"=\"",
+        "standards.csv:3: field `threshold`: expected a number, got \"x\"",
+    ] {
+        assert!(problems.contains(expected), "missing {expected:?} in:\n{problems}");
+    }
+}

@@ -82,6 +82,9 @@ struct RawCatalogue {
     indicators: PathBuf,
     entities: PathBuf,
     targets: PathBuf,
+    /// Standards (达标 checklists), optional.
+    #[serde(default)]
+    standards: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -496,6 +499,16 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, env: &Environment) -> Resu
         problems.push("assessment: tolerances must not be negative".to_string());
     }
 
+    let catalogue = match (catalogue, raw.catalogue.standards.as_deref().map(resolve)) {
+        (Ok(mut catalogue), Some(path)) => {
+            let text = read_catalogue_file(&path, &mut problems, "standards");
+            match catalogue.load_standards(SourceText { path: &path.display().to_string(), text: &text }) {
+                Ok(()) => Ok(catalogue),
+                Err(standard_problems) => Err(standard_problems),
+            }
+        }
+        (catalogue, _) => catalogue,
+    };
     let catalogue = match catalogue {
         Ok(catalogue) => catalogue,
         Err(catalogue_problems) => {

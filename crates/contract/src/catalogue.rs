@@ -177,6 +177,7 @@ pub struct Catalogue {
     pub entities: BTreeMap<String, Entity>,
     pub indicators: BTreeMap<String, Indicator>,
     pub targets: Vec<Target>,
+    pub standards: Vec<crate::standards::Standard>,
 }
 
 /// The text of one catalogue file and the path to name in messages.
@@ -192,7 +193,7 @@ impl Catalogue {
         let entities = parse_entities(entities, &mut problems);
         let indicators = parse_indicators(indicators, &mut problems);
         let targets = parse_targets(targets, &entities, &indicators, &mut problems);
-        problems.into_result(Catalogue { entities, indicators, targets })
+        problems.into_result(Catalogue { entities, indicators, targets, standards: Vec::new() })
     }
 
     /// The entity codes that `code` stands for: itself, every descendant and every group member's descendants.

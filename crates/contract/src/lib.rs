@@ -7,6 +7,7 @@ pub mod atomic;
 mod catalogue;
 mod error;
 mod period;
+mod standards;
 mod table;
 
 pub use catalogue::{
@@ -14,6 +15,7 @@ pub use catalogue::{
 };
 pub use error::{FieldError, Problems};
 pub use period::{Frequency, Period, PeriodParseError};
+pub use standards::{Combine, Condition, Standard};
 pub use table::{Row, read_table, strip_bom};
 
 /// Column names of the canonical long frame of observations.

@@ -12,6 +12,8 @@ pub struct CatalogueFiles<'a> {
     pub indicators: &'a Path,
     pub entities: Option<&'a Path>,
     pub targets: Option<&'a Path>,
+    /// Standards (达标 checklists), optional.
+    pub standards: Option<&'a Path>,
     /// The observations, whose entity codes stand in for an entities file when none is given.
     pub observations: &'a Path,
 }
@@ -48,10 +50,15 @@ pub fn load_catalogue(files: &CatalogueFiles<'_>) -> Result<Catalogue, Result<Pr
         files.indicators.display().to_string(),
         files.targets.map_or_else(|| "(no targets)".to_string(), |p| p.display().to_string()),
     ];
-    Catalogue::load(
+    let mut catalogue = Catalogue::load(
         SourceText { path: &entities_path, text: &entities },
         SourceText { path: &indicators_path, text: &indicators },
         SourceText { path: &targets_path, text: &targets },
     )
-    .map_err(Ok)
+    .map_err(Ok)?;
+    if let Some(path) = files.standards {
+        let text = read(path).map_err(Err)?;
+        catalogue.load_standards(SourceText { path: &path.display().to_string(), text: &text }).map_err(Ok)?;
+    }
+    Ok(catalogue)
 }

@@ -12,6 +12,7 @@ pub struct ComputeRequest<'a> {
     pub indicators: &'a Path,
     pub targets: Option<&'a Path>,
     pub entities: Option<&'a Path>,
+    pub standards: Option<&'a Path>,
     pub out: &'a Path,
     /// Parquet instead of CSV.
     pub parquet: bool,
@@ -36,6 +37,7 @@ pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, Pip
         indicators: request.indicators,
         entities: request.entities,
         targets: request.targets,
+        standards: request.standards,
         observations: request.observations,
     })
     .map_err(|error| match error {
@@ -74,6 +76,7 @@ pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, Pip
         ("series", &metrics.series, &transform::SERIES_COLUMNS[..]),
         ("targets", &metrics.targets, &transform::TARGET_COLUMNS[..]),
         ("quality", &quality, &transform::QUALITY_COLUMNS[..]),
+        ("standards", &metrics.standards, &transform::STANDARD_COLUMNS[..]),
     ] {
         let path = request.out.join(format!("{name}.{extension}"));
         if request.parquet {

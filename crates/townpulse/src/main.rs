@@ -49,7 +49,10 @@ enum Command {
         /// Entities: `code,name,level,parent[,members]`; without it each entity stands alone.
         #[arg(long)]
         entities: Option<PathBuf>,
-        /// The folder to write `series`, `targets` and `quality` to.
+        /// Standards (达标 checklists): `standard,name,combine,applies_to,clause,indicator,comparator,threshold`.
+        #[arg(long)]
+        standards: Option<PathBuf>,
+        /// The folder to write `series`, `targets`, `quality` and `standards` to.
         #[arg(long)]
         out: PathBuf,
         /// `csv` (default) or `parquet`.
@@ -104,13 +107,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             );
             Ok(0)
         }
-        Command::Compute { observations, indicators, targets, entities, out, format, period } => {
+        Command::Compute { observations, indicators, targets, entities, standards, out, format, period } => {
             let period = period.map(|p| p.parse::<contract::Period>().with_context(|| "--period")).transpose()?;
             let outcome = pipeline::compute_files(&pipeline::ComputeRequest {
                 observations: &observations,
                 indicators: &indicators,
                 targets: targets.as_deref(),
                 entities: entities.as_deref(),
+                standards: standards.as_deref(),
                 out: &out,
                 parquet: format == "parquet",
                 period,

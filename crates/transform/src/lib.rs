@@ -6,6 +6,7 @@
 mod frames;
 mod quality;
 mod series;
+mod standards;
 mod targets;
 
 use contract::{Catalogue, Period};
@@ -13,6 +14,7 @@ use polars::prelude::*;
 
 pub use frames::{indicator_frame, target_frame};
 pub use quality::{Finding, QUALITY_COLUMNS, findings_frame};
+pub use standards::STANDARD_COLUMNS;
 
 /// Column names of the outputs.
 pub mod out {
@@ -181,6 +183,8 @@ pub struct Metrics {
     pub targets: DataFrame,
     /// Data-quality findings on the series.
     pub findings: Vec<Finding>,
+    /// One row per standard, entity and condition, with the clause's and the standard's result.
+    pub standards: DataFrame,
 }
 
 /// Computes series growth and target gaps for `period` from the canonical observations.
@@ -193,7 +197,10 @@ pub fn compute(observations: &DataFrame, catalogue: &Catalogue, period: Period, 
         .and_then(LazyFrame::collect)
         .map_err(polars_error("targets"))?;
     let findings = quality::quality(&series, period, settings).map_err(polars_error("data quality"))?;
-    Ok(Metrics { period, series, latest, targets, findings })
+    let standards = standards::assess(latest.clone().lazy(), catalogue)
+        .and_then(LazyFrame::collect)
+        .map_err(polars_error("standards"))?;
+    Ok(Metrics { period, series, latest, targets, findings, standards })
 }
 
 /// The latest period present in the observations, which a run reports by default.
