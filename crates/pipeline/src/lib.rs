@@ -257,6 +257,7 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
         catalogue: &config.catalogue,
         period,
         series: &metrics.series,
+        standards: &metrics.standards,
         latest: &metrics.latest,
         targets: &metrics.targets,
         sources: &source_rows,

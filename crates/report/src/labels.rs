@@ -56,6 +56,11 @@ pub struct Labels {
     pub greeting: &'static str,
     pub your_entities: &'static str,
     pub legend: &'static str,
+    pub standards_heading: &'static str,
+    pub standard: &'static str,
+    pub conditions: &'static str,
+    pub standard_met: &'static str,
+    pub standard_not_met: &'static str,
 }
 
 impl Labels {
@@ -112,6 +117,11 @@ impl Labels {
             greeting: "您好",
             your_entities: "您关注的地区",
             legend: "条形：完成进度；黑线：序时进度",
+            standards_heading: "达标情况",
+            standard: "标准",
+            conditions: "条件（✓ 达到，✗ 未达到，? 无数据）",
+            standard_met: "达标",
+            standard_not_met: "未达标",
         }
     }
 
@@ -168,6 +178,11 @@ impl Labels {
             greeting: "Hello",
             your_entities: "Regions you follow",
             legend: "Bar: progress; black line: time elapsed",
+            standards_heading: "Standards",
+            standard: "Standard",
+            conditions: "Conditions (✓ met, ✗ not met, ? no data)",
+            standard_met: "Met",
+            standard_not_met: "Not met",
         }
     }
 

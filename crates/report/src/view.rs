@@ -14,6 +14,7 @@ pub struct ReportInput<'a> {
     pub catalogue: &'a Catalogue,
     pub period: Period,
     pub series: &'a DataFrame,
+    pub standards: &'a DataFrame,
     pub latest: &'a DataFrame,
     pub targets: &'a DataFrame,
     pub sources: &'a [SourceInfo],
@@ -51,6 +52,7 @@ pub struct View {
     pub alerts: Vec<TargetRow>,
     pub targets: Vec<TargetRow>,
     pub indicators: Vec<IndicatorSection>,
+    pub standards: Vec<StandardRow>,
     pub sources: Vec<SourceInfo>,
     pub problems: Vec<ProblemInfo>,
     pub n_entities: usize,
@@ -92,6 +94,18 @@ pub struct TargetRow {
     pub quote: String,
     /// A progress bar drawn by this crate (safe to embed).
     pub bar_svg: String,
+}
+
+/// One entity's result against a standard, with the conditions behind it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StandardRow {
+    pub standard: String,
+    pub entity: String,
+    pub entity_name: String,
+    /// `met`, `not_met` or `unknown`.
+    pub state: String,
+    pub label: String,
+    pub conditions: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -286,6 +300,54 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
             source: l_source[i].clone().unwrap_or_default(),
         });
     }
+    // Standards: one row per entity and standard, the conditions spelled out.
+    let sf = Frame(input.standards);
+    let (s_names, s_entities, s_indicators, s_comparators) = (sf.text("name")?, sf.text("entity")?, sf.text("indicator")?, sf.text("comparator")?);
+    let (s_thresholds, s_values, s_condition, s_met) = (sf.number("threshold")?, sf.number("value")?, sf.flag("condition_met")?, sf.flag("standard_met")?);
+    let mut standards: Vec<StandardRow> = Vec::new();
+    for i in 0..input.standards.height() {
+        let entity = s_entities[i].clone().unwrap_or_default();
+        if !keep(&entity) {
+            continue;
+        }
+        let name = s_names[i].clone().unwrap_or_default();
+        let indicator = catalogue.indicators.get(s_indicators[i].as_deref().unwrap_or(""));
+        let decimals = indicator.map_or(2, |ind| ind.decimals);
+        let mark = match s_condition[i] {
+            Some(true) => "✓",
+            Some(false) => "✗",
+            None => "?",
+        };
+        let condition = format!(
+            "{mark} {} {} {}（{}）",
+            indicator.map_or("", |ind| ind.name.as_str()),
+            s_comparators[i].clone().unwrap_or_default(),
+            format_number(s_thresholds[i], decimals),
+            s_values[i].map_or_else(|| t.insufficient_data.to_string(), |v| format_number(Some(v), decimals))
+        );
+        match standards.last_mut() {
+            Some(last) if last.standard == name && last.entity == entity => {
+                last.conditions.push_str("；");
+                last.conditions.push_str(&condition);
+            }
+            _ => {
+                let (state, label) = match s_met[i] {
+                    Some(true) => ("met", t.standard_met),
+                    Some(false) => ("not_met", t.standard_not_met),
+                    None => ("unknown", t.insufficient_data),
+                };
+                standards.push(StandardRow {
+                    standard: name,
+                    entity_name: entity_name(&entity),
+                    entity,
+                    state: state.to_string(),
+                    label: label.to_string(),
+                    conditions: condition,
+                });
+            }
+        }
+    }
+
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for row in &target_rows {
         *counts.entry(row.status.as_str()).or_default() += 1;
@@ -321,6 +383,7 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
         alerts,
         targets: target_rows,
         indicators: sections.into_values().collect(),
+        standards,
         sources: input.sources.to_vec(),
         problems: input.problems.to_vec(),
         n_entities: covered.len(),
