@@ -153,21 +153,49 @@ fn published_cases_are_reproduced_by_the_engine() {
     assert!(checked >= 30, "only {checked} figures checked");
 }
 
+/// Writes `name.csv` of a case again as `name.parquet`, read by Polars with every column as text.
+fn to_parquet(dir: &Path, name: &str) {
+    let csv = dir.join(format!("{name}.csv"));
+    let mut frame = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(csv))
+        .unwrap()
+        .finish()
+        .unwrap();
+    let file = std::fs::File::create(dir.join(format!("{name}.parquet"))).unwrap();
+    ParquetWriter::new(file).finish(&mut frame).unwrap();
+}
+
 #[test]
 fn published_cases_are_reproduced_by_the_compute_command() {
+    compute_command_reproduces_published_cases("csv");
+}
+
+#[test]
+fn published_cases_are_reproduced_from_parquet_inputs() {
+    compute_command_reproduces_published_cases("parquet");
+}
+
+fn compute_command_reproduces_published_cases(extension: &str) {
     let mut failures = Vec::new();
     let mut checked = 0;
     for (case, inputs) in cases() {
         let path = |name: &str| inputs.dir.path().join(name);
+        if extension == "parquet" {
+            for name in ["observations", "indicators", "targets"] {
+                to_parquet(inputs.dir.path(), name);
+            }
+        }
         let out = path("out");
         let output = std::process::Command::new(binary())
             .arg("compute")
             .arg("--observations")
-            .arg(path("observations.csv"))
+            .arg(path(&format!("observations.{extension}")))
             .arg("--indicators")
-            .arg(path("indicators.csv"))
+            .arg(path(&format!("indicators.{extension}")))
             .arg("--targets")
-            .arg(path("targets.csv"))
+            .arg(path(&format!("targets.{extension}")))
             .arg("--out")
             .arg(&out)
             .env("TOWNPULSE_LOG", "warn")

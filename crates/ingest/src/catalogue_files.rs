@@ -19,7 +19,12 @@ pub struct CatalogueFiles<'a> {
 }
 
 fn read(path: &Path) -> Result<String, IngestError> {
-    std::fs::read_to_string(path).map_err(|error| IngestError::Read { source_name: "catalogue".into(), path: path.display().to_string(), error })
+    let bytes = crate::read_contract_file("catalogue", path)?;
+    String::from_utf8(bytes).map_err(|error| {
+        let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|b| **b == b'\n').count() as u64 + 1;
+        IngestError::Decode { source_name: "catalogue".into(), path: path.display().to_string(), line, encoding: "UTF-8" }
+    })
 }
 
 /// Reads and checks the catalogue. Without an entities file, every entity code in the

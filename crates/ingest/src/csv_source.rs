@@ -41,8 +41,7 @@ struct Columns {
 pub fn read_csv_source(options: &CsvOptions<'_>, catalogue: &Catalogue) -> Result<SourceBatch, IngestError> {
     let path_text = options.path.display().to_string();
     let source_name = options.name.to_string();
-    let raw = std::fs::read(options.path)
-        .map_err(|error| IngestError::Read { source_name: source_name.clone(), path: path_text.clone(), error })?;
+    let raw = crate::read_contract_file(&source_name, options.path)?;
     let text = decode(&raw, options.gb18030)
         .map_err(|(line, encoding)| IngestError::Decode { source_name: source_name.clone(), path: path_text.clone(), line, encoding })?;
     let sha256 = format!("{:x}", Sha256::digest(&raw));

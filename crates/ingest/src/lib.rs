@@ -92,6 +92,21 @@ impl IngestError {
     }
 }
 
+/// The text of a contract file: CSV as it is, or Parquet (by its `.parquet` extension) written
+/// out as CSV, so both go through the same checks (a Parquet row N is reported as line N + 1).
+pub fn read_contract_file(source_name: &str, path: &std::path::Path) -> Result<Vec<u8>, IngestError> {
+    let path_text = path.display().to_string();
+    let read_error = |error| IngestError::Read { source_name: source_name.to_string(), path: path_text.clone(), error };
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")) {
+        let file = std::fs::File::open(path).map_err(read_error)?;
+        let mut frame = ParquetReader::new(file).finish().map_err(IngestError::polars(format!("{path_text}: reading Parquet")))?;
+        let mut bytes = Vec::new();
+        CsvWriter::new(&mut bytes).include_header(true).finish(&mut frame).map_err(IngestError::polars(format!("{path_text}: reading Parquet")))?;
+        return Ok(bytes);
+    }
+    std::fs::read(path).map_err(read_error)
+}
+
 /// The schema of the canonical long frame.
 pub fn observation_schema() -> Schema {
     use contract::columns::*;
