@@ -198,3 +198,23 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[test]
+fn a_new_vintage_that_changes_a_published_value_is_reported_as_a_revision() {
+    let project = DemoProject::new();
+    let first = project.run(&["run"], &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    // 延庆's 2015 area, revised in a new delivery of the source.
+    let source = project.path("data/demo/seeds_001.csv");
+    let content = std::fs::read_to_string(&source).unwrap();
+    assert!(content.contains("110119,area,2015,1993.75"));
+    std::fs::write(&source, content.replace("110119,area,2015,1993.75", "110119,area,2015,1994.5")).unwrap();
+    let second = project.run(&["run"], &[]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let report = std::fs::read_to_string(project.path("reports/out/2023/index.html")).unwrap();
+    assert!(report.contains("revision: revised from 1993.75 (vintage"), "no revision in the data-quality appendix");
+    assert!(report.contains("to 1994.5 (vintage"));
+    assert_eq!(ledger_count(&project, "SELECT COUNT(*) FROM problems WHERE message LIKE 'revision:%1993.75%'"), 1);
+    // Both vintages stay in the warehouse.
+    assert_eq!(std::fs::read_dir(project.path("reports/warehouse/vintages/national_pilots_2015")).unwrap().count(), 2);
+}

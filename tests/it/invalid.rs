@@ -149,3 +149,16 @@ fn compute_refuses_a_deadline_before_its_base_and_a_group_with_an_unknown_member
     assert!(out.contains("ent.csv:3: field `members`: group \"G\" lists unknown member \"Z\""), "{out}");
     assert!(out.contains("tgt.csv:2: field `base_period`: base period 2024 is not before the deadline 2020"), "{out}");
 }
+
+#[test]
+fn compute_keeps_the_latest_vintage_and_reports_the_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    let observations = "entity,indicator,period,value,vintage\nA,gdp,2024,100,2025-03-01\nA,gdp,2025,110,2026-02-01\nA,gdp,2024,104,2026-02-01\n";
+    let output = compute_in(dir.path(), &[("obs.csv", observations), ("ind.csv", IND)], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let series = std::fs::read_to_string(dir.path().join("out/series.csv")).unwrap();
+    assert!(series.lines().any(|l| l.starts_with("A,gdp,2024,104.0,")), "the later vintage was not kept:\n{series}");
+    let mut reader = csv::Reader::from_path(dir.path().join("out/quality.csv")).unwrap();
+    let revisions: Vec<String> = reader.records().map(|r| r.unwrap()).filter(|r| &r[1] == "revision").map(|r| r[5].to_string()).collect();
+    assert_eq!(revisions, ["obs.csv:4: revised from 100 (vintage 2025-03-01) to 104 (vintage 2026-02-01)"]);
+}

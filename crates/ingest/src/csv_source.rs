@@ -7,7 +7,7 @@ use contract::{Catalogue, Period, Problems, columns};
 use polars::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::{IngestError, RowIssue, SourceBatch};
+use crate::{IngestError, Revision, RowIssue, SourceBatch};
 
 /// How to read one CSV source.
 #[derive(Debug, Clone)]
@@ -31,6 +31,7 @@ struct Columns {
     end_month: Vec<i32>,
     value: Vec<Option<f64>>,
     source: Vec<Option<String>>,
+    vintage: Vec<Option<String>>,
     note: Vec<Option<String>>,
 }
 
@@ -62,7 +63,9 @@ pub fn read_csv_source(options: &CsvOptions<'_>, catalogue: &Catalogue) -> Resul
         .collect();
 
     let mut out = Columns::default();
-    let mut seen: HashMap<(String, String, Period), u64> = HashMap::new();
+    // Each key's first line and its row in the output; a key given again in another vintage is a revision.
+    let mut seen: HashMap<(String, String, Period), (u64, usize)> = HashMap::new();
+    let mut revisions: Vec<Revision> = Vec::new();
     for row in &rows {
         let mut problem = |field: &str, reason: String| {
             issues.push(RowIssue {
@@ -120,11 +123,38 @@ pub fn read_csv_source(options: &CsvOptions<'_>, catalogue: &Catalogue) -> Resul
             continue;
         }
         let key = (entity.to_string(), indicator_code.to_string(), period);
-        if let Some(first) = seen.get(&key) {
-            problem("period", format!("duplicated key {entity},{indicator_code},{period}: first given on line {first}"));
+        let row_vintage = row.get("vintage").map(str::to_string);
+        if let Some(&(first, index)) = seen.get(&key) {
+            let earlier_vintage = out.vintage[index].clone();
+            match (&earlier_vintage, &row_vintage) {
+                (Some(earlier), Some(later)) if earlier != later => {
+                    let (old_vintage, new_vintage, old_value, new_value) = if later > earlier {
+                        (earlier.clone(), later.clone(), out.value[index], value)
+                    } else {
+                        (later.clone(), earlier.clone(), value, out.value[index])
+                    };
+                    revisions.push(Revision {
+                        entity: entity.to_string(),
+                        indicator: indicator_code.to_string(),
+                        period: period.to_string(),
+                        old_value,
+                        old_vintage,
+                        new_vintage,
+                        new_value,
+                        place: format!("{path_text}:{}", row.line),
+                    });
+                    if later > earlier {
+                        out.value[index] = value;
+                        out.source[index] = row.get("source").map(str::to_string);
+                        out.note[index] = row.get("note").map(str::to_string);
+                        out.vintage[index] = row_vintage;
+                    }
+                }
+                _ => problem("period", format!("duplicated key {entity},{indicator_code},{period}: first given on line {first}")),
+            }
             continue;
         }
-        seen.insert(key, row.line);
+        seen.insert(key, (row.line, out.entity.len()));
         out.entity.push(entity.to_string());
         out.indicator.push(indicator_code.to_string());
         out.period.push(period.to_string());
@@ -134,12 +164,23 @@ pub fn read_csv_source(options: &CsvOptions<'_>, catalogue: &Catalogue) -> Resul
         out.end_month.push(period.end_month_index());
         out.value.push(value);
         out.source.push(row.get("source").map(str::to_string));
+        out.vintage.push(row_vintage);
         out.note.push(row.get("note").map(str::to_string));
     }
 
     let rows_read = rows.len() + issues.iter().filter(|i| i.field == "row").count();
     let frame = build_frame(out, &vintage).map_err(IngestError::polars(format!("source {source_name:?}: building the frame")))?;
-    Ok(SourceBatch { source: source_name, path: path_text, raw, sha256, rows_read, frame, issues, max_bad_row_share: options.max_bad_row_share })
+    Ok(SourceBatch {
+        source: source_name,
+        path: path_text,
+        raw,
+        sha256,
+        rows_read,
+        frame,
+        issues,
+        revisions,
+        max_bad_row_share: options.max_bad_row_share,
+    })
 }
 
 fn build_frame(out: Columns, vintage: &str) -> PolarsResult<DataFrame> {
@@ -156,7 +197,7 @@ fn build_frame(out: Columns, vintage: &str) -> PolarsResult<DataFrame> {
             Column::new(columns::END_MONTH.into(), out.end_month),
             Column::new(columns::VALUE.into(), out.value),
             Column::new(columns::SOURCE.into(), out.source),
-            Column::new(columns::VINTAGE.into(), vec![vintage; height]),
+            Column::new(columns::VINTAGE.into(), out.vintage.into_iter().map(|v| v.unwrap_or_else(|| vintage.to_string())).collect::<Vec<_>>()),
             Column::new(columns::NOTE.into(), out.note),
         ],
     )

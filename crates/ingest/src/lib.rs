@@ -31,6 +31,20 @@ impl std::fmt::Display for RowIssue {
     }
 }
 
+/// A value that a later vintage of the same source changed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Revision {
+    pub entity: String,
+    pub indicator: String,
+    pub period: String,
+    pub old_value: Option<f64>,
+    pub old_vintage: String,
+    pub new_value: Option<f64>,
+    pub new_vintage: String,
+    /// Where the later vintage stands in the source.
+    pub place: String,
+}
+
 /// What one source delivered: the good rows as a frame, the rows set aside, and the raw input.
 #[derive(Debug, Clone)]
 pub struct SourceBatch {
@@ -43,6 +57,8 @@ pub struct SourceBatch {
     pub rows_read: usize,
     pub frame: DataFrame,
     pub issues: Vec<RowIssue>,
+    /// Keys given in several vintages within the source; the latest vintage is kept.
+    pub revisions: Vec<Revision>,
     pub max_bad_row_share: f64,
 }
 

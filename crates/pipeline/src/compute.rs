@@ -66,6 +66,7 @@ pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, Pip
             message: issue.to_string(),
         })
         .collect();
+    findings.extend(crate::revision_findings(&batch.revisions));
     findings.extend(metrics.findings.iter().cloned());
     let quality = transform::findings_frame(&findings)
         .map_err(|error| PipelineError::Transform(transform::TransformError::Polars { stage: "quality findings", error }))?;

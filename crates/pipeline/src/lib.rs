@@ -104,6 +104,40 @@ fn display_path(config: &Config, path: &Path) -> String {
     path.strip_prefix(root).map_or_else(|_| path.display().to_string(), |p| p.display().to_string())
 }
 
+/// The revisions a source's own vintages show, as data-quality findings.
+pub(crate) fn revision_findings(revisions: &[ingest::Revision]) -> Vec<transform::Finding> {
+    let shown = |v: Option<f64>| v.map_or_else(|| "empty".to_string(), |v| v.to_string());
+    revisions
+        .iter()
+        .map(|r| transform::Finding {
+            level: "warn",
+            check: "revision",
+            entity: Some(r.entity.clone()),
+            indicator: Some(r.indicator.clone()),
+            period: Some(r.period.clone()),
+            message: format!(
+                "{}: revised from {} (vintage {}) to {} (vintage {})",
+                r.place,
+                shown(r.old_value),
+                r.old_vintage,
+                shown(r.new_value),
+                r.new_vintage
+            ),
+        })
+        .collect()
+}
+
+/// Records findings in the ledger and the report's data-quality appendix.
+fn record_findings(ledger: &Ledger, run_id: i64, findings: &[transform::Finding], rows: &mut Vec<ProblemInfo>) -> Result<(), PipelineError> {
+    for finding in findings {
+        let place = [&finding.entity, &finding.indicator, &finding.period].iter().filter_map(|p| p.as_deref()).collect::<Vec<_>>().join(" · ");
+        let message = format!("{}: {}", finding.check, finding.message);
+        ledger.record_problem(run_id, finding.level, &place, &message)?;
+        rows.push(ProblemInfo { level: finding.level.into(), place, message });
+    }
+    Ok(())
+}
+
 /// The engine's settings: the Eurostat defaults with the configured assessment.
 fn settings(assessment: &config::Assessment) -> transform::Settings {
     transform::Settings {
@@ -201,6 +235,15 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
                         "failed"
                     }
                     None => {
+                        // Revisions within the delivery, and against the source's previous vintage.
+                        let mut findings = revision_findings(&batch.revisions);
+                        if warehouse.current_path(&source.name).exists() {
+                            let previous = warehouse.current(&[source.name.as_str()])?;
+                            findings.extend(transform::revisions(&previous, &batch.frame).map_err(|error| {
+                                PipelineError::Transform(transform::TransformError::Polars { stage: "revisions", error })
+                            })?);
+                        }
+                        record_findings(ledger, run_id, &findings, &mut problem_rows)?;
                         warehouse.accept(&batch)?;
                         rows_accepted += batch.frame.height();
                         if batch.issues.is_empty() { "ok" } else { "ok_with_rows_set_aside" }
@@ -242,12 +285,7 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
         transform::compute(&observations, &config.catalogue, period, &settings(&config.assessment))?
     };
     info!(message = "Metrics computed.", series = metrics.series.height(), targets = metrics.targets.height(), findings = metrics.findings.len());
-    for finding in &metrics.findings {
-        let place = [&finding.entity, &finding.indicator, &finding.period].iter().filter_map(|p| p.as_deref()).collect::<Vec<_>>().join(" · ");
-        let message = format!("{}: {}", finding.check, finding.message);
-        ledger.record_problem(run_id, finding.level, &place, &message)?;
-        problem_rows.push(ProblemInfo { level: finding.level.into(), place, message });
-    }
+    record_findings(ledger, run_id, &metrics.findings, &mut problem_rows)?;
     ledger.record_stage(run_id, "transform", metrics.series.height(), clock.millis())?;
 
     // Render the full report.

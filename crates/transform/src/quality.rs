@@ -158,3 +158,43 @@ pub fn quality(series: &DataFrame, period: Period, settings: &Settings) -> Polar
     }
     Ok(findings)
 }
+
+/// Values of `current` that differ from `previous` (an earlier vintage of the same source), as
+/// `revision` findings; keys present in only one of them are not revisions.
+pub fn revisions(previous: &DataFrame, current: &DataFrame) -> PolarsResult<Vec<Finding>> {
+    let keys = [col(ENTITY), col(INDICATOR), col(PERIOD)];
+    let earlier = previous.clone().lazy().select([
+        col(ENTITY),
+        col(INDICATOR),
+        col(PERIOD),
+        col(VALUE).alias("_old_value"),
+        col(VINTAGE).alias("_old_vintage"),
+    ]);
+    let changed = current
+        .clone()
+        .lazy()
+        .join(earlier, keys.clone(), keys, JoinArgs::new(JoinType::Inner))
+        .filter(col(VALUE).neq_missing(col("_old_value")))
+        .sort([ENTITY, INDICATOR, PERIOD], SortMultipleOptions::default())
+        .collect()?;
+    let (entities, indicators, periods) = (strings(&changed, ENTITY)?, strings(&changed, INDICATOR)?, strings(&changed, PERIOD)?);
+    let (old, new) = (numbers(&changed, "_old_value")?, numbers(&changed, VALUE)?);
+    let (old_vintage, new_vintage) = (strings(&changed, "_old_vintage")?, strings(&changed, VINTAGE)?);
+    let shown = |v: Option<f64>| v.map_or_else(|| "empty".to_string(), |v| v.to_string());
+    Ok((0..changed.height())
+        .map(|i| Finding {
+            level: "warn",
+            check: "revision",
+            entity: entities[i].clone(),
+            indicator: indicators[i].clone(),
+            period: periods[i].clone(),
+            message: format!(
+                "revised from {} (vintage {}) to {} (vintage {})",
+                shown(old[i]),
+                old_vintage[i].clone().unwrap_or_default(),
+                shown(new[i]),
+                new_vintage[i].clone().unwrap_or_default()
+            ),
+        })
+        .collect())
+}
