@@ -42,11 +42,7 @@ impl Row<'_> {
         parse: impl Fn(&str) -> Option<T>,
     ) -> Option<T> {
         let text = self.required(column, problems)?;
-        let parsed = parse(text);
-        if parsed.is_none() {
-            problems.push(self.problem(column, format!("expected {expected}, got {text:?}")));
-        }
-        parsed
+        self.check(column, text, expected, problems, parse)
     }
 
     /// Parses an optional column with `parse`, reporting what was expected on failure.
@@ -58,6 +54,10 @@ impl Row<'_> {
         parse: impl Fn(&str) -> Option<T>,
     ) -> Option<T> {
         let text = self.get(column)?;
+        self.check(column, text, expected, problems, parse)
+    }
+
+    fn check<T>(&self, column: &str, text: &str, expected: &str, problems: &mut Problems, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
         let parsed = parse(text);
         if parsed.is_none() {
             problems.push(self.problem(column, format!("expected {expected}, got {text:?}")));

@@ -38,6 +38,20 @@ fn percent_change_note(value: Expr, base: Expr, points: Expr) -> Expr {
         .otherwise(lit(NULL).cast(DataType::String))
 }
 
+/// The series keys moved to the period that follows each row, carrying `carried` along: joined
+/// back on the keys, each row meets its previous period's values.
+fn keyed_by_next_period(frame: LazyFrame, carried: Vec<Expr>) -> LazyFrame {
+    let mut columns = vec![
+        col(ENTITY),
+        col(INDICATOR),
+        col(FREQ),
+        when(wraps_again()).then(col(YEAR) + lit(1)).otherwise(col(YEAR)).alias(YEAR),
+        when(col(FREQ).eq(lit("Y"))).then(lit(0)).when(wraps_again()).then(lit(1)).otherwise(col(SUB) + lit(1)).alias(SUB),
+    ];
+    columns.extend(carried);
+    frame.select(columns)
+}
+
 /// True where the period is the last of its year, so the next one starts a new year.
 fn wraps_again() -> Expr {
     let per_year = when(col(FREQ).eq(lit("M"))).then(lit(12)).otherwise(lit(4));
@@ -131,16 +145,8 @@ pub(crate) fn series(observations: LazyFrame, catalogue: &Catalogue, period: Per
         col(SUB),
         col(VALUE).alias("value_two_years_ago"),
     ]);
-    // The previous period, keyed by the period that follows it.
-    let wraps = wraps_again();
-    let previous = frame.clone().select([
-        col(ENTITY),
-        col(INDICATOR),
-        col(FREQ),
-        when(wraps.clone()).then(col(YEAR) + lit(1)).otherwise(col(YEAR)).alias(YEAR),
-        when(col(FREQ).eq(lit("Y"))).then(lit(0)).when(wraps).then(lit(1)).otherwise(col(SUB) + lit(1)).alias(SUB),
-        col(VALUE).alias("value_previous"),
-    ]);
+    // The previous period.
+    let previous = keyed_by_next_period(frame.clone(), vec![col(VALUE).alias("value_previous")]);
     // The base: the series' first observation with a value.
     let by_series = named(&SERIES_KEY);
     let base = frame
@@ -173,14 +179,7 @@ pub(crate) fn series(observations: LazyFrame, catalogue: &Catalogue, period: Per
             .otherwise(col(VALUE) - col("value_previous"))
             .alias(PERIOD_VALUE),
     );
-    let previous_period_value = joined.clone().select([
-        col(ENTITY),
-        col(INDICATOR),
-        col(FREQ),
-        when(wraps_again()).then(col(YEAR) + lit(1)).otherwise(col(YEAR)).alias(YEAR),
-        when(col(FREQ).eq(lit("Y"))).then(lit(0)).when(wraps_again()).then(lit(1)).otherwise(col(SUB) + lit(1)).alias(SUB),
-        col(PERIOD_VALUE).alias("period_value_previous"),
-    ]);
+    let previous_period_value = keyed_by_next_period(joined.clone(), vec![col(PERIOD_VALUE).alias("period_value_previous")]);
     let period_key = named(&[ENTITY, INDICATOR, FREQ, YEAR, SUB]);
     let joined = joined.join(previous_period_value, period_key.clone(), period_key, JoinArgs::new(JoinType::Left));
     let result = joined.with_columns([
@@ -272,15 +271,7 @@ fn with_parent_measures(frame: LazyFrame, catalogue: &Catalogue, points: Expr) -
     ]);
     // Movers: the change in rank and in growth since the previous period, keyed by the period that follows it.
     let frame = frame.collect()?.lazy();
-    let previous = frame.clone().select([
-        col(ENTITY),
-        col(INDICATOR),
-        col(FREQ),
-        when(wraps_again()).then(col(YEAR) + lit(1)).otherwise(col(YEAR)).alias(YEAR),
-        when(col(FREQ).eq(lit("Y"))).then(lit(0)).when(wraps_again()).then(lit(1)).otherwise(col(SUB) + lit(1)).alias(SUB),
-        col(RANK_VALUE).alias("_rank_previous"),
-        col(GROWTH).alias("_growth_previous"),
-    ]);
+    let previous = keyed_by_next_period(frame.clone(), vec![col(RANK_VALUE).alias("_rank_previous"), col(GROWTH).alias("_growth_previous")]);
     let key = named(&[ENTITY, INDICATOR, FREQ, YEAR, SUB]);
     Ok(frame.join(previous, key.clone(), key, JoinArgs::new(JoinType::Left)).with_columns([
         (col("_rank_previous").cast(DataType::Int64) - col(RANK_VALUE).cast(DataType::Int64)).alias(RANK_CHANGE),
