@@ -308,3 +308,25 @@ fn a_bad_standards_file_names_every_problem() {
         assert!(problems.contains(expected), "missing {expected:?} in:\n{problems}");
     }
 }
+
+#[test]
+fn configured_groups_rank_their_members_and_an_undefined_growth_says_why() {
+    let entities = "code,name,level,parent,members\nP,县,county,,\nQ,另一县,county,,\nA,甲镇,town,P,\nB,乙镇,town,Q,\nG,试点镇,group,,A;B\n";
+    let observations = "entity,indicator,period,value\nA,gdp,2024,-5\nA,gdp,2025,30\nB,gdp,2024,10\nB,gdp,2025,20\n";
+    let metrics = compute(entities, INDICATORS, observations, "2025");
+    let series = &metrics.series;
+    // A and B have different parents, so they are not peers by parent, but they share the group G.
+    assert_eq!(value(series, "A", "2025", "rank_value"), Some(1.0));
+    assert_eq!(value(series, "B", "2025", "rank_value"), Some(1.0));
+    assert_eq!(value(series, "A", "2025", "rank_value_in_group"), Some(1.0));
+    assert_eq!(value(series, "B", "2025", "rank_value_in_group"), Some(2.0));
+    assert_eq!(value(series, "B", "2025", "gap_to_group_average"), Some(-5.0));
+    // −5 → 30: no percent growth, and the reason is given.
+    assert_eq!(value(series, "A", "2025", "cagr_since_base_pct"), None);
+    let note = series.column("base_note").unwrap();
+    let row = (0..series.height())
+        .find(|i| series.column("entity").unwrap().get(*i).unwrap().str_value() == "A" && series.column("period").unwrap().get(*i).unwrap().str_value() == "2025")
+        .unwrap();
+    assert_eq!(note.get(row).unwrap().str_value(), "base is zero or negative: growth undefined");
+    assert_eq!(value(series, "A", "2025", "yoy_pct"), None);
+}

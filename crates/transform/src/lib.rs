@@ -46,6 +46,12 @@ pub mod out {
     pub const GAP_TO_PARENT: &str = "gap_to_parent";
     /// Value minus the average of its peers (same parent and level).
     pub const GAP_TO_PEER_AVERAGE: &str = "gap_to_peer_average";
+    /// Why `cagr_since_base_pct` is empty, where it is.
+    pub const BASE_NOTE: &str = "base_note";
+    /// The configured group an entity is ranked in (the first by code when it is in several).
+    pub const PEER_GROUP: &str = "peer_group";
+    pub const RANK_VALUE_IN_GROUP: &str = "rank_value_in_group";
+    pub const GAP_TO_GROUP_AVERAGE: &str = "gap_to_group_average";
     /// Places gained in the value ranking since the previous period (positive: moved up).
     pub const RANK_CHANGE: &str = "rank_change";
     /// Growth minus the previous period's growth, in points.
@@ -56,7 +62,7 @@ pub mod out {
 }
 
 /// The columns of `series.csv` in the `compute` contract, in order.
-pub const SERIES_COLUMNS: [&str; 28] = [
+pub const SERIES_COLUMNS: [&str; 32] = [
     "entity",
     "indicator",
     "period",
@@ -85,6 +91,10 @@ pub const SERIES_COLUMNS: [&str; 28] = [
     out::RESIDENT_MINUS_HUKOU_PP,
     out::RANK_CHANGE,
     out::GROWTH_CHANGE,
+    out::BASE_NOTE,
+    out::PEER_GROUP,
+    out::RANK_VALUE_IN_GROUP,
+    out::GAP_TO_GROUP_AVERAGE,
 ];
 
 /// The columns of `targets.csv` in the `compute` contract, in order.

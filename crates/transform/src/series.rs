@@ -195,9 +195,22 @@ pub(crate) fn series(observations: LazyFrame, catalogue: &Catalogue, period: Per
             .otherwise(null_f64())
             .alias(CAGR_SINCE_BASE_PCT),
         when(years_since_base.clone().gt(lit(0.0)))
-            .then((col(VALUE) - col(BASE_VALUE)) / years_since_base)
+            .then((col(VALUE) - col(BASE_VALUE)) / years_since_base.clone())
             .otherwise(null_f64())
             .alias(AVG_CHANGE_SINCE_BASE),
+        // Why the growth since the base is empty, where it is.
+        when(col(VALUE).is_null())
+            .then(lit("no value"))
+            .when(years_since_base.lt_eq(lit(0.0)))
+            .then(lit("this is the base period"))
+            .when(points.clone())
+            .then(lit("changes in points: see change_since_base and avg_change_since_base"))
+            .when(col(BASE_VALUE).lt_eq(lit(0.0)))
+            .then(lit("base is zero or negative: growth undefined"))
+            .when(col(VALUE).lt_eq(lit(0.0)))
+            .then(lit("value is zero or negative: growth undefined"))
+            .otherwise(lit(NULL).cast(DataType::String))
+            .alias(BASE_NOTE),
     ]);
     let result = result.with_columns([
         when(points.clone()).then(col(YOY_CHANGE)).otherwise(col(YOY_PCT)).alias(GROWTH),
@@ -269,6 +282,7 @@ fn with_parent_measures(frame: LazyFrame, catalogue: &Catalogue, points: Expr) -
         (col(VALUE) * sign.clone()).rank(dense, None).over(peers.clone())?.cast(DataType::UInt32).alias(RANK_VALUE),
         (col(GROWTH) * sign).rank(dense, None).over(peers)?.cast(DataType::UInt32).alias(RANK_GROWTH),
     ]);
+    let frame = with_group_peers(frame, catalogue)?;
     // Movers: the change in rank and in growth since the previous period, keyed by the period that follows it.
     let frame = frame.collect()?.lazy();
     let previous = keyed_by_next_period(frame.clone(), vec![col(RANK_VALUE).alias("_rank_previous"), col(GROWTH).alias("_growth_previous")]);
@@ -276,6 +290,30 @@ fn with_parent_measures(frame: LazyFrame, catalogue: &Catalogue, points: Expr) -
     Ok(frame.join(previous, key.clone(), key, JoinArgs::new(JoinType::Left)).with_columns([
         (col("_rank_previous").cast(DataType::Int64) - col(RANK_VALUE).cast(DataType::Int64)).alias(RANK_CHANGE),
         (col(GROWTH) - col("_growth_previous")).alias(GROWTH_CHANGE),
+    ]))
+}
+
+/// Rank and gap to the average within a configured group, for its members (an entity in several
+/// groups is placed in the first by code).
+fn with_group_peers(frame: LazyFrame, catalogue: &Catalogue) -> PolarsResult<LazyFrame> {
+    let members = membership_frame(catalogue)?;
+    let first_group = members
+        .lazy()
+        .group_by([col("member")])
+        .agg([col("group").min().alias(PEER_GROUP)]);
+    let frame = frame.join(first_group, [col(ENTITY)], [col("member")], JoinArgs::new(JoinType::Left));
+    let in_group = [col(PEER_GROUP), col(INDICATOR), col(PERIOD)];
+    let sign = when(col("direction").eq(lit("down"))).then(lit(-1.0)).otherwise(lit(1.0));
+    let dense = RankOptions { method: RankMethod::Dense, descending: true };
+    Ok(frame.with_columns([
+        when(col(PEER_GROUP).is_not_null())
+            .then((col(VALUE) * sign).rank(dense, None).over(in_group.clone())?.cast(DataType::UInt32))
+            .otherwise(lit(NULL).cast(DataType::UInt32))
+            .alias(RANK_VALUE_IN_GROUP),
+        when(col(PEER_GROUP).is_not_null())
+            .then(col(VALUE) - col(VALUE).mean().over(in_group)?)
+            .otherwise(null_f64())
+            .alias(GAP_TO_GROUP_AVERAGE),
     ]))
 }
 
