@@ -162,3 +162,25 @@ fn compute_keeps_the_latest_vintage_and_reports_the_revision() {
     let revisions: Vec<String> = reader.records().map(|r| r.unwrap()).filter(|r| &r[1] == "revision").map(|r| r[5].to_string()).collect();
     assert_eq!(revisions, ["obs.csv:4: revised from 100 (vintage 2025-03-01) to 104 (vintage 2026-02-01)"]);
 }
+
+#[test]
+fn compute_measures_change_from_a_configured_base_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let observations = "entity,indicator,period,value\nA,gdp,2020,100\nA,gdp,2022,121\nA,gdp,2024,146.41\n";
+    let output = compute_in(dir.path(), &[("obs.csv", observations), ("ind.csv", IND)], &["--base-period", "2022"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let mut reader = csv::Reader::from_path(dir.path().join("out/series.csv")).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    let latest = rows.iter().find(|r| &r[2] == "2024").unwrap();
+    assert_eq!(&latest[column("base_period")], "2022");
+    let cagr: f64 = latest[column("cagr_since_base_pct")].parse().unwrap();
+    assert!((cagr - 10.0).abs() < 1e-9, "{cagr}");
+    // 2020 lies before the base: its change is measured backwards, with no growth rate.
+    let earlier = rows.iter().find(|r| &r[2] == "2020").unwrap();
+    assert_eq!(&earlier[column("cagr_since_base_pct")], "");
+    let bad = compute_in(dir.path(), &[], &["--base-period", "2022-13"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad).contains("--base-period: expected a period like 2025, 2025Q3 or 2025-09, got \"2022-13\""), "{}", text(&bad));
+}

@@ -18,6 +18,8 @@ pub struct ComputeRequest<'a> {
     pub parquet: bool,
     /// The period to assess at; default: the latest in the observations.
     pub period: Option<Period>,
+    /// The base of the change since the base; default: each series' first observation.
+    pub base_period: Option<Period>,
 }
 
 #[derive(Debug)]
@@ -50,7 +52,8 @@ pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, Pip
         Some(period) => period,
         None => transform::latest_period(&batch.frame).ok_or(PipelineError::NoData)?,
     };
-    let metrics = transform::compute(&batch.frame, &catalogue, period, &transform::Settings::eurostat())?;
+    let settings = transform::Settings { base_period: request.base_period, ..transform::Settings::eurostat() };
+    let metrics = transform::compute(&batch.frame, &catalogue, period, &settings)?;
 
     // Rows set aside are findings at level error; the engine's checks add warnings.
     let field = |raw: &str, index: usize| Some(raw.split(',').nth(index).unwrap_or("").trim().to_string()).filter(|f| !f.is_empty());

@@ -61,6 +61,9 @@ enum Command {
         /// Assess at this period; default: the latest in the observations.
         #[arg(long)]
         period: Option<String>,
+        /// The base period of the change since the base; default: each series' first observation.
+        #[arg(long)]
+        base_period: Option<String>,
     },
 }
 
@@ -107,8 +110,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             );
             Ok(0)
         }
-        Command::Compute { observations, indicators, targets, entities, standards, out, format, period } => {
+        Command::Compute { observations, indicators, targets, entities, standards, out, format, period, base_period } => {
             let period = period.map(|p| p.parse::<contract::Period>().with_context(|| "--period")).transpose()?;
+            let base_period = base_period.map(|p| p.parse::<contract::Period>().with_context(|| "--base-period")).transpose()?;
             let outcome = pipeline::compute_files(&pipeline::ComputeRequest {
                 observations: &observations,
                 indicators: &indicators,
@@ -118,6 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 out: &out,
                 parquet: format == "parquet",
                 period,
+                base_period,
             })?;
             println!(
                 "period {}: {} series rows, {} targets, {} data-quality findings",

@@ -150,6 +150,8 @@ pub struct Settings {
     pub outlier_min_history: usize,
     /// …and the deviation is taken as at least this much (percent or points).
     pub outlier_min_std: f64,
+    /// The base of every series' change since the base; `None`: each series' first observation.
+    pub base_period: Option<Period>,
 }
 
 impl Settings {
@@ -167,6 +169,7 @@ impl Settings {
             outlier_sigmas: 3.0,
             outlier_min_history: 5,
             outlier_min_std: 1.0,
+            base_period: None,
         }
     }
 }
@@ -199,7 +202,7 @@ pub struct Metrics {
 
 /// Computes series growth and target gaps for `period` from the canonical observations.
 pub fn compute(observations: &DataFrame, catalogue: &Catalogue, period: Period, settings: &Settings) -> Result<Metrics, TransformError> {
-    let series = series::series(observations.clone().lazy(), catalogue, period)
+    let series = series::series(observations.clone().lazy(), catalogue, period, settings.base_period)
         .and_then(LazyFrame::collect)
         .map_err(polars_error("series"))?;
     let latest = series::latest(series.clone().lazy()).and_then(LazyFrame::collect).map_err(polars_error("latest values"))?;

@@ -101,7 +101,7 @@ fn with_group_totals(observations: LazyFrame, catalogue: &Catalogue) -> PolarsRe
 }
 
 /// The series frame: each observation up to `period` with its growth measures.
-pub(crate) fn series(observations: LazyFrame, catalogue: &Catalogue, period: Period) -> PolarsResult<LazyFrame> {
+pub(crate) fn series(observations: LazyFrame, catalogue: &Catalogue, period: Period, base_period: Option<Period>) -> PolarsResult<LazyFrame> {
     let indicators = indicator_frame(catalogue)?.lazy();
     let in_scope = observations.filter(col(END_MONTH).lt_eq(lit(period.end_month_index())));
     let with_groups = with_group_totals(in_scope, catalogue)?;
@@ -147,11 +147,14 @@ pub(crate) fn series(observations: LazyFrame, catalogue: &Catalogue, period: Per
     ]);
     // The previous period.
     let previous = keyed_by_next_period(frame.clone(), vec![col(VALUE).alias("value_previous")]);
-    // The base: the series' first observation with a value.
+    // The base: the configured base period's observation, else the series' first with a value.
     let by_series = named(&SERIES_KEY);
-    let base = frame
-        .clone()
-        .filter(col(VALUE).is_not_null())
+    let candidates = frame.clone().filter(col(VALUE).is_not_null());
+    let candidates = match base_period {
+        Some(base) => candidates.filter(col(PERIOD).eq(lit(base.to_string()))),
+        None => candidates,
+    };
+    let base = candidates
         .group_by(by_series.clone())
         .agg([
             col(PERIOD).sort_by([col(END_MONTH)], SortMultipleOptions::default()).first().alias(BASE_PERIOD),
@@ -201,8 +204,12 @@ pub(crate) fn series(observations: LazyFrame, catalogue: &Catalogue, period: Per
         // Why the growth since the base is empty, where it is.
         when(col(VALUE).is_null())
             .then(lit("no value"))
-            .when(years_since_base.lt_eq(lit(0.0)))
+            .when(col(BASE_VALUE).is_null())
+            .then(lit("no value at the base period"))
+            .when(years_since_base.clone().eq(lit(0.0)))
             .then(lit("this is the base period"))
+            .when(years_since_base.lt(lit(0.0)))
+            .then(lit("before the base period"))
             .when(points.clone())
             .then(lit("changes in points: see change_since_base and avg_change_since_base"))
             .when(col(BASE_VALUE).lt_eq(lit(0.0)))
