@@ -218,3 +218,29 @@ fn a_new_vintage_that_changes_a_published_value_is_reported_as_a_revision() {
     // Both vintages stay in the warehouse.
     assert_eq!(std::fs::read_dir(project.path("reports/warehouse/vintages/national_pilots_2015")).unwrap().count(), 2);
 }
+
+#[test]
+fn a_second_run_while_one_holds_the_lock_exits_3_or_waits() {
+    use std::io::Write;
+    let project = DemoProject::new();
+    std::fs::create_dir_all(project.path("reports")).unwrap();
+    // Stand in for a run in progress: hold the same OS lock, with the holder's description.
+    let mut held = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(project.path("reports/ledger.lock")).unwrap();
+    held.try_lock().unwrap();
+    write!(held, "pid 4242, period 2023, cron since 2026-11-05T01:00:00Z").unwrap();
+    let output = project.run(&["run"], &[]);
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(3), "{out}");
+    assert!(out.contains("another run holds the lock") && out.contains("pid 4242, period 2023, cron"), "{out}");
+    assert!(!project.path("reports/out/2023/index.html").exists(), "a locked-out run wrote a report");
+
+    // With --wait it runs once the holder lets go.
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        drop(held);
+    });
+    let waited = project.run(&["run", "--wait"], &[]);
+    release.join().unwrap();
+    assert_eq!(waited.status.code(), Some(0), "{}", text(&waited));
+    assert!(project.path("reports/out/2023/index.html").exists());
+}

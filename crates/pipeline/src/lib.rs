@@ -43,6 +43,8 @@ pub struct RunRequest {
     pub trigger: Trigger,
     /// Re-render and re-send even what was already sent.
     pub force: bool,
+    /// Wait for another run holding the lock to finish, instead of failing.
+    pub wait: bool,
     /// The time of the run, for the ledger and email dates (the only clock reading).
     pub now: chrono::DateTime<chrono::Utc>,
 }
@@ -82,6 +84,10 @@ pub enum PipelineError {
     NoData,
     #[error("invalid catalogue, {0}")]
     Catalogue(contract::Problems),
+    #[error("another run holds the lock {path} ({holder}); wait for it or pass --wait")]
+    Locked { path: String, holder: String },
+    #[error("run lock {path}: {error}")]
+    Lock { path: String, error: std::io::Error },
 }
 
 struct Clock {
@@ -150,9 +156,41 @@ fn settings(assessment: &config::Assessment) -> transform::Settings {
     }
 }
 
+/// The run lock: an OS file lock beside the ledger, released by the OS if the process dies.
+/// One run at a time writes the warehouse, the reports and the outbox.
+fn acquire_lock(config: &Config, request: &RunRequest, now: &str) -> Result<std::fs::File, PipelineError> {
+    use std::io::{Read, Seek, Write};
+    let path = config.output.ledger.with_extension("lock");
+    let path_text = path.display().to_string();
+    let io = |error| PipelineError::Lock { path: path_text.clone(), error };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let mut file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) if request.wait => {
+            info!(message = "Waiting for the run that holds the lock.", lock = %path_text);
+            file.lock().map_err(io)?;
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            return Err(PipelineError::Locked { path: path_text, holder: holder.trim().to_string() });
+        }
+        Err(std::fs::TryLockError::Error(error)) => return Err(io(error)),
+    }
+    let requested = request.period.map_or_else(|| "latest".to_string(), |p| p.to_string());
+    file.set_len(0).map_err(io)?;
+    file.rewind().map_err(io)?;
+    write!(file, "pid {}, period {requested}, {} since {now}", std::process::id(), request.trigger.code()).map_err(io)?;
+    Ok(file)
+}
+
 /// Runs one period end to end and records it in the ledger.
 pub fn run_period(config: &Config, request: &RunRequest) -> Result<RunOutcome, PipelineError> {
     let now = request.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let _lock = acquire_lock(config, request, &now)?;
     let ledger = Ledger::open(&config.output.ledger)?;
     let abandoned = ledger.abandon_stale_runs(&now)?;
     if abandoned > 0 {

@@ -1,7 +1,8 @@
 //! The `townpulse` command line: a thin layer over `pipeline` that decides exit codes.
 //!
 //! Exit codes: 0 done, 1 done with problems (rows or sources set aside, a delivery failed),
-//! 2 failed (bad configuration, nothing to report, an output that could not be written).
+//! 2 failed (bad configuration, nothing to report, an output that could not be written),
+//! 3 another run holds the lock.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +33,9 @@ enum Command {
         /// Re-send emails already sent for this period.
         #[arg(long)]
         force: bool,
+        /// If another run holds the lock, wait for it instead of exiting with code 3.
+        #[arg(long)]
+        wait: bool,
     },
     /// Check the configuration and the catalogue files, reporting every problem at once.
     Validate,
@@ -86,7 +90,8 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::from(2)
+            let locked = matches!(error.downcast_ref::<pipeline::PipelineError>(), Some(pipeline::PipelineError::Locked { .. }));
+            ExitCode::from(if locked { 3 } else { 2 })
         }
     }
 }
@@ -133,12 +138,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(if outcome.rows_set_aside > 0 { 1 } else { 0 })
         }
-        Command::Run { period, force } => {
+        Command::Run { period, force, wait } => {
             let period = period
                 .map(|p| p.parse::<contract::Period>().with_context(|| "--period"))
                 .transpose()?;
             let config = load_config(&cli.config)?;
-            let request = pipeline::RunRequest { period, trigger: pipeline::Trigger::Cli, force, now: chrono::Utc::now() };
+            let request = pipeline::RunRequest { period, trigger: pipeline::Trigger::Cli, force, wait, now: chrono::Utc::now() };
             // Polars' query optimiser recurses deeply; the default 2 MiB thread stack is not enough for our plans.
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(64 << 20).build()?;
             let outcome = runtime.block_on(async move {
