@@ -184,3 +184,16 @@ fn compute_measures_change_from_a_configured_base_period() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad).contains("--base-period: expected a period like 2025, 2025Q3 or 2025-09, got \"2022-13\""), "{}", text(&bad));
 }
+
+#[test]
+fn rows_with_too_few_or_too_many_fields_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    // Line 2 leaves off the optional columns (accepted); line 3 lacks a required one; line 4 has
+    // an extra field where the last column is not free text.
+    let observations = "entity,indicator,period,value,unit\nA,gdp,2024,100\nA,gdp,2025\nA,gdp,2023,90,亿元,extra\n";
+    let output = compute_in(dir.path(), &[("obs.csv", observations), ("ind.csv", IND)], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let mut reader = csv::Reader::from_path(dir.path().join("out/quality.csv")).unwrap();
+    let messages: Vec<String> = reader.records().map(|r| r.unwrap()[5].to_string()).collect();
+    assert_eq!(messages, ["obs.csv:3: field `row`: expected 5 fields like the header, got 3", "obs.csv:4: field `row`: expected 5 fields like the header, got 6"]);
+}

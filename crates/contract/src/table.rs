@@ -71,12 +71,17 @@ pub fn strip_bom(text: &str) -> &str {
     text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
+/// Free-text columns that may hold unquoted commas when they come last (a quotation, a note).
+const FREE_TEXT_COLUMNS: [&str; 3] = ["source", "note", "quote"];
+
 /// Reads `text` (the content of `path`) as a CSV table whose header must hold `required` columns.
 ///
 /// Rows are returned in order; structural problems (a missing column, a row with the wrong
-/// number of fields) are added to `problems`.
+/// number of fields) are added to `problems`. Two common hand-edits are accepted: extra fields
+/// when the last column is free text (`source`, `note`, `quote`) are folded back into it, and
+/// trailing optional columns left off a row are read as empty.
 pub fn read_table<'a>(path: &'a str, text: &str, required: &[&str], problems: &mut Problems) -> Vec<Row<'a>> {
-    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(strip_bom(text).as_bytes());
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(strip_bom(text).as_bytes());
     let headers: Vec<String> = match reader.headers() {
         Ok(h) => h.iter().map(|s| s.trim().to_string()).collect(),
         Err(error) => {
@@ -99,6 +104,9 @@ pub fn read_table<'a>(path: &'a str, text: &str, required: &[&str], problems: &m
     if missing {
         return Vec::new();
     }
+    let width = headers.len();
+    let free_text_last = headers.last().is_some_and(|h| FREE_TEXT_COLUMNS.contains(&h.as_str()));
+    let first_optional = headers.iter().rposition(|h| required.contains(&h.as_str())).map_or(0, |i| i + 1);
     let headers = Rc::new(headers);
     let mut rows = Vec::new();
     for record in reader.records() {
@@ -108,7 +116,17 @@ pub fn read_table<'a>(path: &'a str, text: &str, required: &[&str], problems: &m
                 if record.iter().all(|f| f.trim().is_empty()) {
                     continue;
                 }
-                let values = record.iter().map(str::to_string).collect();
+                let mut values: Vec<String> = record.iter().map(str::to_string).collect();
+                if values.len() > width && free_text_last {
+                    let tail = values.split_off(width - 1).join(",");
+                    values.push(tail);
+                } else if values.len() < width && values.len() >= first_optional {
+                    values.resize(width, String::new());
+                }
+                if values.len() != width {
+                    problems.push(FieldError::new(path, line, "row", format!("expected {width} fields like the header, got {}", values.len())));
+                    continue;
+                }
                 rows.push(Row { path, line, headers: Rc::clone(&headers), values });
             }
             Err(error) => {
@@ -122,9 +140,6 @@ pub fn read_table<'a>(path: &'a str, text: &str, required: &[&str], problems: &m
 
 fn csv_error_message(error: &csv::Error) -> String {
     match error.kind() {
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
-            format!("expected {expected_len} fields like the header, got {len}")
-        }
         csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8".to_string(),
         _ => error.to_string(),
     }
