@@ -244,3 +244,29 @@ fn a_second_run_while_one_holds_the_lock_exits_3_or_waits() {
     assert_eq!(waited.status.code(), Some(0), "{}", text(&waited));
     assert!(project.path("reports/out/2023/index.html").exists());
 }
+
+#[test]
+fn hostile_names_appear_as_text_in_the_report_and_the_emails() {
+    let project = DemoProject::new();
+    let entities = project.path("config/entities.csv");
+    let content = std::fs::read_to_string(&entities).unwrap();
+    let hostile = r#"嘉兴<script>alert("x")</script> & 'co'"#;
+    assert!(content.contains("jx5,嘉兴五个特色小镇,"));
+    std::fs::write(&entities, content.replace("jx5,嘉兴五个特色小镇,", &format!("jx5,\"{}\",", hostile.replace('"', "\"\"")))).unwrap();
+    let indicators = project.path("config/indicators.csv");
+    let content = std::fs::read_to_string(&indicators).unwrap();
+    std::fs::write(&indicators, content.replace("fai,固定资产投资,", "fai,\"固定资产投资<b>&amp;\",")).unwrap();
+    let output = project.run(&["run", "--period", "2015-09"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let report = std::fs::read_to_string(project.path("reports/out/2015-09/index.html")).unwrap();
+    assert!(!report.contains("<script>") && !report.contains("<b>&amp;"), "markup from the data reached the report");
+    assert!(report.contains("固定资产投资&lt;b&gt;&amp;amp;"), "the indicator name is not shown as text");
+    assert!(report.contains("嘉兴&lt;script&gt;alert("), "the entity name is not shown as text");
+    let email = std::fs::read(project.path("reports/outbox/2015-09__tjj_jiaxing.example.gov.cn.eml")).unwrap();
+    let email = mail_parser::MessageParser::default().parse(&email).unwrap();
+    let html = email.body_html(0).unwrap();
+    assert!(!html.contains("<script>") && !html.contains("<b>&amp;"), "markup from the data reached the email");
+    assert!(html.contains("嘉兴&lt;script&gt;"), "the entity name is not shown as text in the email");
+    assert!(email.body_text(0).unwrap().contains("固定资产投资<b>&amp;"), "the plain text shows the name as written");
+    assert!(email.body_text(0).unwrap().contains(hostile), "the plain text shows the entity name as written");
+}
