@@ -8,6 +8,7 @@ mod invalid;
 mod properties;
 mod published;
 mod smtp;
+mod tables;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

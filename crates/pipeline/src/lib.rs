@@ -347,6 +347,9 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
         report::write_report(&config.output.report_dir, &period.to_string(), &html)?
     };
     ledger.record_output(run_id, &report_path.display().to_string(), &format!("{:x}", Sha256::digest(html.as_bytes())))?;
+    let tables = report::tables_xlsx(&input, &report::labels_for(config.language.code()))?;
+    let tables_path = report::write_output(&config.output.report_dir.join(period.to_string()).join("tables.xlsx"), &tables)?;
+    ledger.record_output(run_id, &tables_path.display().to_string(), &format!("{:x}", Sha256::digest(&tables)))?;
     ledger.record_stage(run_id, "render", full_view.targets.len(), clock.millis())?;
 
     // One summary per recipient, each sent at most once per period unless forced.

@@ -5,6 +5,7 @@
 
 mod labels;
 mod view;
+mod xlsx;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use polars::prelude::PolarsError;
 
 pub use labels::{Labels, status_label};
 pub use view::{ProblemInfo, ReportInput, SourceInfo, View, build_view, format_number};
+pub use xlsx::{sheet_names, tables_xlsx};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -100,12 +102,15 @@ pub fn labels_for(language: &str) -> Labels {
 
 /// Writes `html` to `dir/<period>/index.html` atomically, leaving the file untouched when its bytes are the same.
 pub fn write_report(dir: &Path, period: &str, html: &str) -> Result<PathBuf, ReportError> {
-    let path = dir.join(period).join("index.html");
-    if !atomic::same_content(&path, html.as_bytes()) {
-        atomic::write_file(&path, html.as_bytes())
-            .map_err(|error| ReportError::Write { path: path.display().to_string(), error })?;
+    write_output(&dir.join(period).join("index.html"), html.as_bytes())
+}
+
+/// Writes `bytes` to `path` atomically, leaving the file untouched when its bytes are the same.
+pub fn write_output(path: &Path, bytes: &[u8]) -> Result<PathBuf, ReportError> {
+    if !atomic::same_content(path, bytes) {
+        atomic::write_file(path, bytes).map_err(|error| ReportError::Write { path: path.display().to_string(), error })?;
     }
-    Ok(path)
+    Ok(path.to_path_buf())
 }
 
 /// Writes the named columns of `frame` as CSV to `path` atomically, numbers at full precision.

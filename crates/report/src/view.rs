@@ -158,24 +158,25 @@ fn growth_text(value: Option<f64>, points: bool, decimals: u8, t: &Labels) -> St
     }
 }
 
-struct Frame<'a>(&'a DataFrame);
+/// Reads a metrics frame's columns as plain vectors for formatting.
+pub(crate) struct Frame<'a>(pub(crate) &'a DataFrame);
 
 impl Frame<'_> {
-    fn text(&self, name: &str) -> Result<Vec<Option<String>>, ReportError> {
+    pub(crate) fn text(&self, name: &str) -> Result<Vec<Option<String>>, ReportError> {
         let column = self.0.column(name).map_err(ReportError::frame(name))?;
         let casted = column.cast(&DataType::String).map_err(ReportError::frame(name))?;
         let values = casted.str().map_err(ReportError::frame(name))?;
         Ok(values.iter().map(|v| v.map(str::to_string)).collect())
     }
 
-    fn number(&self, name: &str) -> Result<Vec<Option<f64>>, ReportError> {
+    pub(crate) fn number(&self, name: &str) -> Result<Vec<Option<f64>>, ReportError> {
         let column = self.0.column(name).map_err(ReportError::frame(name))?;
         let casted = column.cast(&DataType::Float64).map_err(ReportError::frame(name))?;
         let values = casted.f64().map_err(ReportError::frame(name))?;
         Ok(values.iter().collect())
     }
 
-    fn flag(&self, name: &str) -> Result<Vec<Option<bool>>, ReportError> {
+    pub(crate) fn flag(&self, name: &str) -> Result<Vec<Option<bool>>, ReportError> {
         let column = self.0.column(name).map_err(ReportError::frame(name))?;
         let values = column.bool().map_err(ReportError::frame(name))?;
         Ok(values.iter().collect())

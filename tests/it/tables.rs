@@ -1,0 +1,55 @@
+//! `tables.xlsx` read back by a real reader (calamine) and compared with the computed frames.
+
+use calamine::{Data, Reader, Xlsx, open_workbook};
+
+use crate::{DemoProject, text};
+
+#[test]
+fn tables_xlsx_holds_the_computed_figures_and_is_stable_across_runs() {
+    let project = DemoProject::new();
+    let output = project.run(&["run", "--period", "2015-09"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let path = project.path("reports/out/2015-09/tables.xlsx");
+    let bytes = std::fs::read(&path).unwrap();
+
+    // The same metrics, computed here from the warehouse the run wrote.
+    let config = config::Config::load(&project.path("config/townpulse.toml"), &config::Environment::default()).unwrap();
+    let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+    let observations = ingest::Warehouse::new(&config.output.warehouse_dir).current(&names).unwrap();
+    let metrics = transform::compute(&observations, &config.catalogue, "2015-09".parse().unwrap(), &transform::Settings::eurostat()).unwrap();
+
+    let mut workbook: Xlsx<_> = open_workbook(&path).unwrap();
+    assert_eq!(workbook.sheet_names(), ["目标进展", "指标最新值", "数据质量附录"]);
+    let targets = workbook.worksheet_range("目标进展").unwrap();
+    let rows: Vec<&[Data]> = targets.rows().collect();
+    assert_eq!(rows[0][1], Data::String("地区".into()));
+    assert_eq!(rows.len() - 1, metrics.targets.height(), "one row per target");
+    let number = |cell: &Data| match cell {
+        Data::Float(v) => Some(*v),
+        Data::Int(v) => Some(*v as f64),
+        _ => None,
+    };
+    let columns = [("value", 12), ("gap", 13), ("progress_pct", 14), ("time_pct", 15)];
+    let mut compared = 0;
+    for (index, row) in rows.iter().skip(1).enumerate() {
+        assert_eq!(row[0], Data::String(metrics.targets.column("entity").unwrap().get(index).unwrap().str_value().to_string()));
+        for (name, column) in columns {
+            let expected = metrics.targets.column(name).unwrap().get(index).unwrap().extract::<f64>();
+            assert_eq!(number(&row[column]), expected, "row {} column {name}", index + 2);
+            compared += usize::from(expected.is_some());
+        }
+    }
+    assert!(compared >= 10, "only {compared} figures compared");
+    // Jiaxing's 1—9月 investment against the plan, unrounded.
+    let jx5 = rows.iter().find(|r| r[0] == Data::String("jx5".into())).expect("jx5 row");
+    assert_eq!(number(&jx5[12]), Some(45.06));
+    assert!((number(&jx5[14]).unwrap() - 45.06 / 106.8 * 100.0).abs() < 1e-9);
+
+    let latest = workbook.worksheet_range("指标最新值").unwrap();
+    assert_eq!(latest.rows().count() - 1, metrics.latest.height(), "one row per latest value");
+
+    // A second run writes the same bytes.
+    let again = project.run(&["run", "--period", "2015-09"], &[]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(std::fs::read(&path).unwrap() == bytes, "tables.xlsx changed on a re-run");
+}
