@@ -19,6 +19,11 @@ validate:
 resend period:
     cargo run --quiet -p townpulse -- run --period {{period}} --force
 
+# Write what a recipient would receive for a period, as .eml and .html, without sending
+[group('operate')]
+preview period recipient:
+    cargo run --quiet -p townpulse -- preview --period {{period}} --recipient {{recipient}}
+
 # Open a period's report in the default browser
 [group('operate')]
 open period:

@@ -270,3 +270,29 @@ fn hostile_names_appear_as_text_in_the_report_and_the_emails() {
     assert!(email.body_text(0).unwrap().contains("固定资产投资<b>&amp;"), "the plain text shows the name as written");
     assert!(email.body_text(0).unwrap().contains(hostile), "the plain text shows the entity name as written");
 }
+
+#[test]
+fn preview_writes_what_would_be_sent_and_sends_nothing() {
+    let project = DemoProject::new();
+    let output = project.run(&["preview", "--period", "2015-09", "--recipient", "tjj@jiaxing.example.gov.cn"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let eml = std::fs::read(project.path("reports/preview/2015-09__tjj_jiaxing.example.gov.cn.eml")).unwrap();
+    let html = std::fs::read_to_string(project.path("reports/preview/2015-09__tjj_jiaxing.example.gov.cn.html")).unwrap();
+    let message = MessageParser::default().parse(&eml).unwrap();
+    // MIME carries text with CRLF line ends; the .html file keeps the template's.
+    assert_eq!(message.body_html(0).unwrap().replace("\r\n", "\n").trim_end(), html.trim_end(), "the .html is the email's HTML part");
+    assert!(html.contains("嘉兴五个特色小镇") && html.contains("45.06"), "{html}");
+    assert!(project.outbox().is_empty(), "a preview sent email");
+    assert!(!project.path("reports/ledger.sqlite").exists() && !project.path("reports/warehouse").exists(), "a preview recorded or stored something");
+    // The same as the run then sends.
+    let run = project.run(&["run", "--period", "2015-09"], &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let sent = std::fs::read(project.path("reports/outbox/2015-09__tjj_jiaxing.example.gov.cn.eml")).unwrap();
+    let sent = MessageParser::default().parse(&sent).unwrap();
+    assert_eq!(sent.body_html(0).unwrap(), message.body_html(0).unwrap());
+    assert_eq!(sent.subject(), message.subject());
+
+    let unknown = project.run(&["preview", "--recipient", "nobody@example.org"], &[]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown).contains("no recipient \"nobody@example.org\" in the configuration"), "{}", text(&unknown));
+}

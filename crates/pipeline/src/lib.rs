@@ -13,6 +13,7 @@ use contract::Period;
 use ingest::{CsvOptions, Warehouse};
 use ledger::{DeliveryState, Ledger};
 use polars::prelude::DataFrame;
+use polars::prelude::IntoLazy;
 use report::{EmailRequest, Mailer, ProblemInfo, Renderer, ReportInput, SourceInfo};
 use sha2::{Digest, Sha256};
 use tracing::{info, info_span, warn};
@@ -84,6 +85,8 @@ pub enum PipelineError {
     NoData,
     #[error("invalid catalogue, {0}")]
     Catalogue(contract::Problems),
+    #[error("no recipient {address:?} in the configuration")]
+    UnknownRecipient { address: String },
     #[error("another run holds the lock {path} ({holder}); wait for it or pass --wait")]
     Locked { path: String, holder: String },
     #[error("run lock {path}: {error}")]
@@ -142,6 +145,103 @@ fn record_findings(ledger: &Ledger, run_id: i64, findings: &[transform::Finding]
         rows.push(ProblemInfo { level: finding.level.into(), place, message });
     }
     Ok(())
+}
+
+/// The summary email of one recipient: the regions they follow, in their language.
+fn compose_for(
+    config: &Config,
+    input: &ReportInput<'_>,
+    renderer: &Renderer,
+    recipient: &config::Recipient,
+    report_link: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<report::Email, PipelineError> {
+    let followed = config.entities_followed_by(recipient);
+    let view = report::build_view(input, report::labels_for(recipient.language.code()), Some(&followed))?;
+    Ok(report::compose_email(
+        renderer,
+        &EmailRequest {
+            from: &config.delivery.from,
+            to_address: &recipient.address,
+            to_name: &recipient.name,
+            view: &view,
+            report_link,
+            identity: &format!("{}/{}", input.period, recipient.address),
+            date: now.into(),
+        },
+    )?)
+}
+
+/// The link to a period's full report in emails: under the configured base URL, else the file.
+fn report_link(config: &Config, period: Period) -> String {
+    match &config.delivery.report_base_url {
+        Some(base) => format!("{}/{period}/index.html", base.trim_end_matches('/')),
+        None => config.output.report_dir.join(period.to_string()).join("index.html").display().to_string(),
+    }
+}
+
+/// What a preview wrote.
+#[derive(Debug)]
+pub struct PreviewOutcome {
+    pub period: Period,
+    pub eml: std::path::PathBuf,
+    pub html: std::path::PathBuf,
+    pub problems: Vec<String>,
+}
+
+/// Writes exactly what `run` would send `address` for `period` (default: the latest), as `.eml`
+/// and `.html` in `reports/preview/`, without sending, recording or touching the warehouse:
+/// the sources are read in memory.
+pub fn preview(config: &Config, period: Option<Period>, address: &str, now: chrono::DateTime<chrono::Utc>) -> Result<PreviewOutcome, PipelineError> {
+    let recipient = config
+        .recipients
+        .iter()
+        .find(|r| r.address.eq_ignore_ascii_case(address))
+        .ok_or_else(|| PipelineError::UnknownRecipient { address: address.to_string() })?;
+    let mut problems = Vec::new();
+    let mut frames = Vec::new();
+    for source in &config.sources {
+        let SourceKind::Csv { path, encoding } = &source.kind;
+        let options = CsvOptions { name: &source.name, path, gb18030: *encoding == config::Encoding::Gb18030, max_bad_row_share: source.max_bad_row_share };
+        match ingest::read_csv_source(&options, &config.catalogue) {
+            Err(error) => problems.push(error.to_string()),
+            Ok(batch) => {
+                problems.extend(batch.issues.iter().map(ToString::to_string));
+                match batch.over_limit() {
+                    Some(error) => problems.push(error.to_string()),
+                    None => frames.push(batch.frame.lazy()),
+                }
+            }
+        }
+    }
+    if frames.is_empty() {
+        return Err(PipelineError::NoData);
+    }
+    let observations = polars::prelude::concat(frames, polars::prelude::UnionArgs::default())
+        .and_then(polars::prelude::LazyFrame::collect)
+        .map_err(|error| PipelineError::Transform(transform::TransformError::Polars { stage: "combining sources", error }))?;
+    let period = match period {
+        Some(period) => period,
+        None => transform::latest_period(&observations).ok_or(PipelineError::NoData)?,
+    };
+    let metrics = transform::compute(&observations, &config.catalogue, period, &settings(&config.assessment))?;
+    let renderer = Renderer::new()?;
+    let input = ReportInput {
+        catalogue: &config.catalogue,
+        period,
+        series: &metrics.series,
+        standards: &metrics.standards,
+        latest: &metrics.latest,
+        targets: &metrics.targets,
+        sources: &[],
+        problems: &[],
+    };
+    let email = compose_for(config, &input, &renderer, recipient, &report_link(config, period), now)?;
+    let folder = config.output.report_dir.parent().map_or_else(|| std::path::PathBuf::from("preview"), |p| p.join("preview"));
+    let stem = format!("{period}__{}", report::address_stem(&recipient.address));
+    let eml = report::write_output(&folder.join(format!("{stem}.eml")), &email.message.formatted())?;
+    let html = report::write_output(&folder.join(format!("{stem}.html")), email.html.as_bytes())?;
+    Ok(PreviewOutcome { period, eml, html, problems })
 }
 
 /// The engine's settings: the Eurostat defaults with the configured assessment.
@@ -358,10 +458,7 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
         Transport::Outbox => Mailer::outbox(&config.output.outbox_dir),
         Transport::Smtp { url, password } => Mailer::smtp(url, password.as_deref())?,
     };
-    let report_link = match &config.delivery.report_base_url {
-        Some(base) => format!("{}/{period}/index.html", base.trim_end_matches('/')),
-        None => report_path.display().to_string(),
-    };
+    let report_link = report_link(config, period);
     let (mut sent, mut already) = (0, 0);
     let period_text = period.to_string();
     for recipient in &config.recipients {
@@ -385,20 +482,7 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
             }
             _ => {}
         }
-        let followed = config.entities_followed_by(recipient);
-        let view = report::build_view(&input, report::labels_for(recipient.language.code()), Some(&followed))?;
-        let email = report::compose_email(
-            &renderer,
-            &EmailRequest {
-                from: &config.delivery.from,
-                to_address: &recipient.address,
-                to_name: &recipient.name,
-                view: &view,
-                report_link: &report_link,
-                identity: &format!("{period_text}/{}", recipient.address),
-                date: request.now.into(),
-            },
-        )?;
+        let email = compose_for(config, &input, &renderer, recipient, &report_link, request.now)?;
         let delivery = ledger.begin_delivery(run_id, &period_text, &recipient.address, &email.message_id, &mailer.describe(), now)?;
         let stem = format!("{period_text}__{}", report::address_stem(&recipient.address));
         match mailer.send(&email, &stem) {

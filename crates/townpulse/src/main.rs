@@ -39,6 +39,15 @@ enum Command {
     },
     /// Check the configuration and the catalogue files, reporting every problem at once.
     Validate,
+    /// Write exactly what a run would send one recipient, as .eml and .html, without sending anything.
+    Preview {
+        /// The period (default: the latest in the data).
+        #[arg(long)]
+        period: Option<String>,
+        /// The recipient's address, as configured.
+        #[arg(long)]
+        recipient: String,
+    },
     /// Compute every metric for files you name, without configuration: writes series, targets and quality tables.
     Compute {
         /// Observations: `entity,indicator,period,value` (CSV).
@@ -137,6 +146,18 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 println!("  {}", file.display());
             }
             Ok(if outcome.rows_set_aside > 0 { 1 } else { 0 })
+        }
+        Command::Preview { period, recipient } => {
+            let period = period.map(|p| p.parse::<contract::Period>().with_context(|| "--period")).transpose()?;
+            let config = load_config(&cli.config)?;
+            let outcome = pipeline::preview(&config, period, &recipient, chrono::Utc::now())?;
+            println!("period {}: what {recipient} would receive", outcome.period);
+            println!("  {}", outcome.eml.display());
+            println!("  {}", outcome.html.display());
+            for problem in &outcome.problems {
+                println!("  problem: {problem}");
+            }
+            Ok(0)
         }
         Command::Run { period, force, wait } => {
             let period = period
