@@ -50,6 +50,48 @@ fn the_report_opens_in_headless_chromium_and_shows_the_figures() {
         assert!(dom_text.contains(needle), "{needle:?} not in the page Chromium rendered");
     }
 
+    // At phone width nothing overflows horizontally: a probe page loads the report into a 390 px
+    // frame and writes what it measured into its own DOM, which Chromium then dumps.
+    let probe = project.path("reports/out/2023/probe.html");
+    std::fs::write(
+        &probe,
+        r#"<!DOCTYPE html><html><body style="margin:0"><iframe id="f" src="index.html" style="width:390px;height:800px;border:0"></iframe>
+<script>
+document.getElementById('f').addEventListener('load', function () {
+  var d = this.contentDocument.documentElement;
+  var wide = Array.prototype.filter.call(this.contentDocument.querySelectorAll('body *'), function (e) {
+    return e.getBoundingClientRect().right > d.clientWidth + 1 && !e.closest('.scroll');
+  }).length;
+  var out = document.createElement('pre');
+  out.id = 'result';
+  out.textContent = 'scrollWidth=' + d.scrollWidth + ' clientWidth=' + d.clientWidth + ' wide=' + wide;
+  document.body.appendChild(out);
+});
+</script></body></html>"#,
+    )
+    .unwrap();
+    let measured = headless(
+        &chromium,
+        profile.path(),
+        &[
+            "--allow-file-access-from-files".into(),
+            "--virtual-time-budget=5000".into(),
+            "--enable-logging=stderr".into(),
+            "--v=0".into(),
+            "--dump-dom".into(),
+            format!("file://{}", probe.display()),
+        ],
+    );
+    let dom = String::from_utf8_lossy(&measured.stdout);
+    let result = dom.split("<pre id=\"result\">").nth(1).and_then(|r| r.split("</pre>").next()).unwrap_or_else(|| panic!("the probe did not run: {dom}"));
+    let number = |key: &str| -> i64 { result.split(&format!("{key}=")).nth(1).and_then(|v| v.split(' ').next()).unwrap().parse().unwrap() };
+    assert_eq!(number("clientWidth"), 390, "{result}");
+    assert!(number("scrollWidth") <= 390, "the report overflows at 390 px: {result}");
+    assert_eq!(number("wide"), 0, "elements stick out at 390 px: {result}");
+    let stderr = String::from_utf8_lossy(&measured.stderr);
+    let console: Vec<&str> = stderr.lines().filter(|l| l.contains("CONSOLE") && !l.contains("probe.html")).collect();
+    assert!(console.is_empty(), "console messages from the report: {console:?}");
+
     // Screenshots at desktop and phone width, kept as test artifacts.
     let artifacts = project_dir().join("target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
