@@ -24,6 +24,16 @@ resend period:
 preview period recipient:
     cargo run --quiet -p townpulse -- preview --period {{period}} --recipient {{recipient}}
 
+# The latest run: stages, inputs, problems, deliveries
+[group('operate')]
+status:
+    cargo run --quiet -p townpulse -- status
+
+# The most recent runs
+[group('operate')]
+history:
+    cargo run --quiet -p townpulse -- history
+
 # Open a period's report in the default browser
 [group('operate')]
 open period:

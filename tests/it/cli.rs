@@ -296,3 +296,28 @@ fn preview_writes_what_would_be_sent_and_sends_nothing() {
     assert_eq!(unknown.status.code(), Some(2));
     assert!(text(&unknown).contains("no recipient \"nobody@example.org\" in the configuration"), "{}", text(&unknown));
 }
+
+#[test]
+fn status_and_history_read_the_ledger() {
+    let project = DemoProject::new();
+    let none = project.run(&["status"], &[]);
+    assert!(text(&none).contains("no runs yet"), "{}", text(&none));
+    let first = project.run(&["run"], &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let status = project.run(&["status"], &[]);
+    let out = text(&status);
+    assert_eq!(status.status.code(), Some(0), "{out}");
+    assert!(out.contains("run 1 · period 2023 · cli · done (exit 0)"), "{out}");
+    for stage in ["ingest", "transform", "render", "deliver"] {
+        assert!(out.lines().any(|l| l.trim_start().starts_with(stage) && l.contains(" rows ") && l.ends_with(" ms")), "stage {stage} missing:\n{out}");
+    }
+    assert!(out.contains("national_pilots_2015: 58 rows, 0 set aside, ok, sha256 "), "{out}");
+    assert_eq!(out.lines().filter(|l| l.contains(": sent (")).count(), 4, "{out}");
+
+    let again = project.run(&["run", "--period", "2015-08"], &[]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    let history = text(&project.run(&["history"], &[]));
+    let rows: Vec<&str> = history.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{history}");
+    assert!(rows[0].contains("2015-08") && rows[1].contains("2023"), "newest first:\n{history}");
+}

@@ -51,6 +51,23 @@ pub struct RunSummary {
     pub trigger: String,
     pub state: String,
     pub exit_code: Option<i64>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Everything the ledger holds about one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunDetails {
+    pub run: RunSummary,
+    /// `(stage, rows, duration_ms)`.
+    pub stages: Vec<(String, i64, i64)>,
+    /// `(source, sha256, rows, set_aside, state)`.
+    pub inputs: Vec<(String, String, i64, i64, String)>,
+    /// `(level, place, message)`.
+    pub problems: Vec<(String, String, String)>,
+    /// `(recipient, state, result)`.
+    pub deliveries: Vec<(String, String, Option<String>)>,
 }
 
 pub struct Ledger {
@@ -231,14 +248,60 @@ impl Ledger {
     pub fn recent_runs(&self, limit: usize) -> Result<Vec<RunSummary>, LedgerError> {
         let mut statement = self
             .connection
-            .prepare("SELECT id, period, trigger, state, exit_code FROM runs ORDER BY id DESC LIMIT ?1")
+            .prepare("SELECT id, period, trigger, state, exit_code, started_at, finished_at, error FROM runs ORDER BY id DESC LIMIT ?1")
             .map_err(self.error())?;
         let rows = statement
             .query_map(params![limit as i64], |row| {
-                Ok(RunSummary { id: row.get(0)?, period: row.get(1)?, trigger: row.get(2)?, state: row.get(3)?, exit_code: row.get(4)? })
+                Ok(RunSummary {
+                    id: row.get(0)?,
+                    period: row.get(1)?,
+                    trigger: row.get(2)?,
+                    state: row.get(3)?,
+                    exit_code: row.get(4)?,
+                    started_at: row.get(5)?,
+                    finished_at: row.get(6)?,
+                    error: row.get(7)?,
+                })
             })
             .map_err(self.error())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.error())
+    }
+
+    /// The stages, inputs, problems and deliveries of the latest run, if any.
+    pub fn latest_run_details(&self) -> Result<Option<RunDetails>, LedgerError> {
+        let Some(run) = self.recent_runs(1)?.into_iter().next() else { return Ok(None) };
+        let query = |sql: &str| -> Result<Vec<Vec<rusqlite::types::Value>>, LedgerError> {
+            let mut statement = self.connection.prepare(sql).map_err(self.error())?;
+            let width = statement.column_count();
+            let rows = statement
+                .query_map(params![run.id], |row| (0..width).map(|i| row.get::<_, rusqlite::types::Value>(i)).collect::<Result<Vec<_>, _>>())
+                .map_err(self.error())?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(self.error())
+        };
+        use rusqlite::types::Value;
+        let text = |v: &Value| match v {
+            Value::Text(t) => t.clone(),
+            Value::Integer(i) => i.to_string(),
+            _ => String::new(),
+        };
+        let int = |v: &Value| if let Value::Integer(i) = v { *i } else { 0 };
+        let stages = query("SELECT stage, rows, duration_ms FROM stages WHERE run_id = ?1 ORDER BY rowid")?
+            .iter()
+            .map(|r| (text(&r[0]), int(&r[1]), int(&r[2])))
+            .collect();
+        let inputs = query("SELECT source, sha256, rows, set_aside, state FROM inputs WHERE run_id = ?1 ORDER BY rowid")?
+            .iter()
+            .map(|r| (text(&r[0]), text(&r[1]), int(&r[2]), int(&r[3]), text(&r[4])))
+            .collect();
+        let problems = query("SELECT level, place, message FROM problems WHERE run_id = ?1 ORDER BY rowid")?
+            .iter()
+            .map(|r| (text(&r[0]), text(&r[1]), text(&r[2])))
+            .collect();
+        let deliveries = query("SELECT recipient, state, result FROM deliveries WHERE run_id = ?1 ORDER BY id")?
+            .iter()
+            .map(|r| (text(&r[0]), text(&r[1]), Some(text(&r[2])).filter(|t| !t.is_empty())))
+            .collect();
+        Ok(Some(RunDetails { run, stages, inputs, problems, deliveries }))
     }
 
     /// Counts the `sent` deliveries of a period.

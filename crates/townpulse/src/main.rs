@@ -39,6 +39,14 @@ enum Command {
     },
     /// Check the configuration and the catalogue files, reporting every problem at once.
     Validate,
+    /// The latest run: period, state, stages with rows and durations, inputs, problems and deliveries.
+    Status,
+    /// The most recent runs, newest first.
+    History {
+        /// How many runs to list.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
     /// Write exactly what a run would send one recipient, as .eml and .html, without sending anything.
     Preview {
         /// The period (default: the latest in the data).
@@ -146,6 +154,63 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 println!("  {}", file.display());
             }
             Ok(if outcome.rows_set_aside > 0 { 1 } else { 0 })
+        }
+        Command::Status => {
+            let config = load_config(&cli.config)?;
+            let ledger = ledger::Ledger::open(&config.output.ledger)?;
+            let Some(details) = ledger.latest_run_details()? else {
+                println!("no runs yet ({})", config.output.ledger.display());
+                return Ok(0);
+            };
+            let run = &details.run;
+            println!(
+                "run {} · period {} · {} · {} (exit {}) · started {} · finished {}",
+                run.id,
+                run.period,
+                run.trigger,
+                run.state,
+                run.exit_code.map_or("-".to_string(), |c| c.to_string()),
+                run.started_at,
+                run.finished_at.as_deref().unwrap_or("-")
+            );
+            if let Some(error) = &run.error {
+                println!("error: {error}");
+            }
+            println!("stages:");
+            for (stage, rows, ms) in &details.stages {
+                println!("  {stage:<10} {rows:>8} rows {ms:>8} ms");
+            }
+            println!("inputs:");
+            for (source, sha, rows, set_aside, state) in &details.inputs {
+                println!("  {source}: {rows} rows, {set_aside} set aside, {state}, sha256 {}", &sha[..sha.len().min(12)]);
+            }
+            let errors = details.problems.iter().filter(|p| p.0 == "error").count();
+            println!("problems: {} ({errors} errors)", details.problems.len());
+            for (level, place, message) in details.problems.iter().filter(|p| p.0 == "error").take(20) {
+                println!("  {level} {place}: {message}");
+            }
+            println!("deliveries:");
+            for (recipient, state, result) in &details.deliveries {
+                println!("  {recipient}: {state}{}", result.as_deref().map(|r| format!(" ({r})")).unwrap_or_default());
+            }
+            Ok(0)
+        }
+        Command::History { limit } => {
+            let config = load_config(&cli.config)?;
+            let ledger = ledger::Ledger::open(&config.output.ledger)?;
+            println!("{:>5}  {:<8}  {:<7}  {:<20}  {:<4}  {:<25}", "run", "period", "trigger", "state", "exit", "started");
+            for run in ledger.recent_runs(limit)? {
+                println!(
+                    "{:>5}  {:<8}  {:<7}  {:<20}  {:<4}  {:<25}",
+                    run.id,
+                    run.period,
+                    run.trigger,
+                    run.state,
+                    run.exit_code.map_or("-".to_string(), |c| c.to_string()),
+                    run.started_at
+                );
+            }
+            Ok(0)
         }
         Command::Preview { period, recipient } => {
             let period = period.map(|p| p.parse::<contract::Period>().with_context(|| "--period")).transpose()?;
