@@ -97,6 +97,16 @@ fn an_explicit_period_reports_what_was_known_then() {
     assert!(row.contains("32.50") && row.contains("30.4") && row.contains("66.7"), "{row}");
     assert!(row.contains("data-status=\"insufficient\""), "{row}");
     assert!(!report.contains("45.06"), "a figure of 2015-09 leaked into the 2015-08 report");
+
+    // A month later the plan row carries a trend chart: two points and the dashed plan line.
+    let output = project.run(&["run", "--period", "2015-09"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let report = std::fs::read_to_string(project.path("reports/out/2015-09/index.html")).unwrap();
+    let row_start = report.find("data-entity=\"jx5\" data-indicator=\"fai\"").expect("jx5 plan row");
+    let row = &report[row_start..row_start + report[row_start..].find("</tr>").unwrap()];
+    let chart = &row[row.find("<svg class=\"chart trend\"").expect("no trend chart")..];
+    assert_eq!(chart.matches("<circle").count(), 2, "{chart}");
+    assert!(chart.contains("stroke-dasharray") && chart.contains(">2015-08<") && chart.contains(">2015-09<"), "{chart}");
 }
 
 #[test]
@@ -262,6 +272,7 @@ fn hostile_names_appear_as_text_in_the_report_and_the_emails() {
     assert!(!report.contains("<script>") && !report.contains("<b>&amp;"), "markup from the data reached the report");
     assert!(report.contains("固定资产投资&lt;b&gt;&amp;amp;"), "the indicator name is not shown as text");
     assert!(report.contains("嘉兴&lt;script&gt;alert("), "the entity name is not shown as text");
+    assert!(report.contains("aria-label=\"嘉兴&lt;script&gt;"), "the chart's label is not escaped");
     let email = std::fs::read(project.path("reports/outbox/2015-09__tjj_jiaxing.example.gov.cn.eml")).unwrap();
     let email = mail_parser::MessageParser::default().parse(&email).unwrap();
     let html = email.body_html(0).unwrap();

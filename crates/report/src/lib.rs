@@ -3,6 +3,7 @@
 //! This is the only crate that writes reports or sends mail. Templates are named `*.html`
 //! (autoescaped) or `*.txt`; the only fragments marked `| safe` are SVG built by this crate.
 
+mod charts;
 mod labels;
 mod view;
 mod xlsx;

@@ -94,6 +94,8 @@ pub struct TargetRow {
     pub quote: String,
     /// A progress bar drawn by this crate (safe to embed).
     pub bar_svg: String,
+    /// The series with the target line, drawn by this crate (safe to embed).
+    pub trend_svg: String,
 }
 
 /// One entity's result against a standard, with the conditions behind it.
@@ -115,6 +117,8 @@ pub struct IndicatorSection {
     pub unit: String,
     pub basis: String,
     pub rows: Vec<SeriesRow>,
+    /// The latest values ranked, drawn by this crate (safe to embed).
+    pub ranking_svg: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -205,6 +209,27 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
     let entity_name = |code: &str| catalogue.entities.get(code).map_or_else(|| code.to_string(), |e| e.name.clone());
     let keep = |code: &str| only.is_none_or(|set| set.contains(code));
 
+    // Each series' points, for the trend charts: (end month, frequency, period, value).
+    let sf = Frame(input.series);
+    let (p_entities, p_indicators, p_periods, p_freqs, p_values) = (sf.text("entity")?, sf.text("indicator")?, sf.text("period")?, sf.text("freq")?, sf.number("value")?);
+    let p_months = sf.number("end_month")?;
+    let mut points: BTreeMap<(String, String), Vec<(i64, String, String, f64)>> = BTreeMap::new();
+    for i in 0..input.series.height() {
+        if let (Some(entity), Some(indicator), Some(period), Some(freq), Some(value), Some(month)) =
+            (&p_entities[i], &p_indicators[i], &p_periods[i], &p_freqs[i], p_values[i], p_months[i])
+        {
+            points.entry((entity.clone(), indicator.clone())).or_default().push((month as i64, freq.clone(), period.clone(), value));
+        }
+    }
+    let trend_of = |entity: &str, indicator: &str, target: Option<f64>, label: &str| -> String {
+        let Some(series) = points.get(&(entity.to_string(), indicator.to_string())) else { return String::new() };
+        let mut series = series.clone();
+        series.sort_by_key(|p| p.0);
+        let latest_freq = series.last().map(|p| p.1.clone()).unwrap_or_default();
+        let line: Vec<(String, f64)> = series.into_iter().filter(|p| p.1 == latest_freq).map(|p| (p.2, p.3)).collect();
+        crate::charts::trend(&line, target, label)
+    };
+
     // Targets.
     let tf = Frame(input.targets);
     let (entities, indicators, kinds, targets_v, deadlines) =
@@ -239,6 +264,9 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
         if status == "achieved" && approx[i] == Some(true) {
             label = t.achieved_approx.to_string();
         }
+        // The target line is drawn where the target is a level the series can reach.
+        let line = if kind == "level" || kind == "plan" { targets_v[i] } else { None };
+        let trend_svg = trend_of(&entity, &indicator_code, line, &format!("{} {}", entity_name(&entity), indicator.name));
         target_rows.push(TargetRow {
             entity_name: entity_name(&entity),
             entity,
@@ -256,6 +284,7 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
             time_share: format_number(time_share[i], 1),
             schedule_gap: signed(schedule_gap[i], 1),
             bar_svg: progress_bar(progress[i], time_share[i], &status),
+            trend_svg,
             status_label: label,
             status,
             source: sources[i].clone().unwrap_or_default(),
@@ -286,6 +315,7 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
             unit: indicator.unit.clone(),
             basis: if points { t.points.to_string() } else { "%".to_string() },
             rows: Vec::new(),
+            ranking_svg: String::new(),
         });
         let base_period = l_base_period[i].clone().unwrap_or_default();
         let is_base = base_period == l_periods[i].clone().unwrap_or_default();
@@ -301,6 +331,24 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
             source: l_source[i].clone().unwrap_or_default(),
         });
     }
+    // Rankings of the latest values, best first by the indicator's direction.
+    let mut latest_values: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
+    for i in 0..input.latest.height() {
+        let entity = l_entities[i].clone().unwrap_or_default();
+        if let (true, Some(code), Some(value)) = (keep(&entity), &l_indicators[i], l_values[i]) {
+            latest_values.entry(code.clone()).or_default().push((entity_name(&entity), value));
+        }
+    }
+    for (code, mut values) in latest_values {
+        let Some(section) = sections.get_mut(&code) else { continue };
+        let down = catalogue.indicators.get(&code).is_some_and(|i| i.direction == contract::Direction::Down);
+        values.sort_by(|a, b| if down { a.1.total_cmp(&b.1) } else { b.1.total_cmp(&a.1) }.then_with(|| a.0.cmp(&b.0)));
+        if values.len() >= 3 {
+            values.truncate(15);
+            section.ranking_svg = crate::charts::ranking(&values, &section.name);
+        }
+    }
+
     // Standards: one row per entity and standard, the conditions spelled out.
     let sf = Frame(input.standards);
     let (s_names, s_entities, s_indicators, s_comparators) = (sf.text("name")?, sf.text("entity")?, sf.text("indicator")?, sf.text("comparator")?);

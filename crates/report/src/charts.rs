@@ -1,0 +1,87 @@
+//! Inline SVG charts built from numbers only: a trend with its target line, and a ranking.
+//!
+//! Every piece of text placed in an SVG goes through [`escape`], so a chart can be embedded with
+//! `| safe` even when names come from configuration.
+
+/// Escapes text for SVG/XML.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+const WIDTH: f64 = 320.0;
+const HEIGHT: f64 = 120.0;
+const PAD: f64 = 24.0;
+
+/// A line chart of `points` (period label, value) with a dashed horizontal line at `target`.
+/// Empty when there are fewer than two points.
+pub fn trend(points: &[(String, f64)], target: Option<f64>, label: &str) -> String {
+    if points.len() < 2 {
+        return String::new();
+    }
+    let mut low = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let mut high = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    if let Some(t) = target {
+        low = low.min(t);
+        high = high.max(t);
+    }
+    if (high - low).abs() < f64::EPSILON {
+        high = low + 1.0;
+    }
+    let x = |i: usize| PAD + (WIDTH - 2.0 * PAD) * i as f64 / (points.len() - 1) as f64;
+    let y = |v: f64| HEIGHT - PAD - (HEIGHT - 2.0 * PAD) * (v - low) / (high - low);
+    let path: Vec<String> = points.iter().enumerate().map(|(i, p)| format!("{:.1},{:.1}", x(i), y(p.1))).collect();
+    let mut svg = format!(
+        r##"<svg class="chart trend" role="img" aria-label="{}" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" xmlns="http://www.w3.org/2000/svg"><polyline fill="none" stroke="#1d4ed8" stroke-width="2" points="{}"/>"##,
+        escape(label),
+        path.join(" ")
+    );
+    for (i, point) in points.iter().enumerate() {
+        svg.push_str(&format!(r##"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="#1d4ed8"/>"##, x(i), y(point.1)));
+    }
+    if let Some(t) = target {
+        svg.push_str(&format!(
+            r##"<line x1="{PAD}" x2="{}" y1="{:.1}" y2="{:.1}" stroke="#b91c1c" stroke-dasharray="4 3"/>"##,
+            WIDTH - PAD,
+            y(t),
+            y(t)
+        ));
+    }
+    let (first, last) = (&points[0].0, &points[points.len() - 1].0);
+    svg.push_str(&format!(
+        r##"<text x="{PAD}" y="{}" font-size="10" fill="#4b5563">{}</text><text x="{}" y="{}" font-size="10" fill="#4b5563" text-anchor="end">{}</text></svg>"##,
+        HEIGHT - 6.0,
+        escape(first),
+        WIDTH - PAD,
+        HEIGHT - 6.0,
+        escape(last)
+    ));
+    svg
+}
+
+/// Horizontal bars of `rows` (name, value), in the order given. Empty for fewer than two rows.
+pub fn ranking(rows: &[(String, f64)], label: &str) -> String {
+    if rows.len() < 2 {
+        return String::new();
+    }
+    let bar_height = 16.0;
+    let label_width = 120.0;
+    let height = rows.len() as f64 * (bar_height + 4.0) + 4.0;
+    let high = rows.iter().map(|r| r.1.abs()).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
+    let mut svg = format!(
+        r##"<svg class="chart ranking" role="img" aria-label="{}" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" xmlns="http://www.w3.org/2000/svg">"##,
+        escape(label)
+    );
+    for (i, (name, value)) in rows.iter().enumerate() {
+        let top = 4.0 + i as f64 * (bar_height + 4.0);
+        let length = (WIDTH - label_width - 8.0) * value.abs() / high;
+        let name: String = name.chars().take(8).collect();
+        svg.push_str(&format!(
+            r##"<text x="0" y="{:.1}" font-size="11" fill="#111827">{}</text><rect x="{label_width}" y="{top:.1}" width="{length:.1}" height="{bar_height}" fill="{}"/>"##,
+            top + 12.0,
+            escape(&name),
+            if *value < 0.0 { "#b91c1c" } else { "#1d4ed8" }
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
