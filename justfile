@@ -14,10 +14,10 @@ run *args:
 validate:
     cargo run --quiet -p townpulse -- validate
 
-# Re-send a period's emails that were already sent
+# Re-send a period's emails, e.g. `just resend 2023 --failed-only` or `just resend 2023 --to a@b.cn`
 [group('operate')]
-resend period:
-    cargo run --quiet -p townpulse -- run --period {{period}} --force
+resend period *args:
+    cargo run --quiet -p townpulse -- resend --period {{period}} {{args}}
 
 # Write what a recipient would receive for a period, as .eml and .html, without sending
 [group('operate')]

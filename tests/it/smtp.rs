@@ -52,16 +52,86 @@ fn smtp_delivery_sends_each_recipient_one_message_once() {
     assert!(received.recv_timeout(Duration::from_millis(300)).is_err(), "a re-run sent email again");
 }
 
+/// Sets the delivery retries and backoff of a demo project.
+fn set_retries(project: &DemoProject, retries: u32, backoff_ms: u64) {
+    let path = project.path("config/townpulse.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    let config = config.replace(
+        "from = \"townpulse <townpulse@localhost>\"",
+        &format!("from = \"townpulse <townpulse@localhost>\"\nretries = {retries}\nretry_backoff_ms = {backoff_ms}"),
+    );
+    std::fs::write(&path, config).unwrap();
+}
+
+/// A port with nothing listening on it (bound, then released).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A real SMTP server that starts listening on `port` only after `delay`.
+fn smtp_server_later(port: u16, delay: Duration) -> mpsc::Receiver<mogimail::Email> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let _ = SmtpServer::new("townpulse-test.local").start_with_listener(listener, sender);
+    });
+    receiver
+}
+
+#[test]
+fn a_server_down_at_first_and_up_later_gets_every_message_once() {
+    let port = free_port();
+    let received = smtp_server_later(port, Duration::from_millis(1500));
+    let project = DemoProject::new();
+    set_retries(&project, 5, 300);
+    let url = format!("smtp://127.0.0.1:{port}");
+    let output = project.run(&["run"], &[("TOWNPULSE_SMTP_URL", url.as_str())]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    std::thread::sleep(Duration::from_millis(200));
+    let messages: Vec<mogimail::Email> = received.try_iter().collect();
+    assert_eq!(messages.len(), 4, "every recipient once");
+    let connection = rusqlite::Connection::open(project.path("reports/ledger.sqlite")).unwrap();
+    let retried: i64 = connection.query_row("SELECT COUNT(*) FROM deliveries WHERE state = 'sent' AND result LIKE '%retries%'", [], |r| r.get(0)).unwrap();
+    assert!(retried >= 1, "the first delivery should have needed retries");
+}
+
+#[test]
+fn resend_failed_only_delivers_just_the_failed_and_to_names_one_recipient() {
+    let port = free_port();
+    let project = DemoProject::new();
+    set_retries(&project, 0, 10);
+    let url = format!("smtp://127.0.0.1:{port}");
+    let env = [("TOWNPULSE_SMTP_URL", url.as_str())];
+    let failed = project.run(&["run"], &env);
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    // The server comes up; only the failed deliveries go out, once.
+    let received = smtp_server_later(port, Duration::ZERO);
+    std::thread::sleep(Duration::from_millis(200));
+    let resent = project.run(&["resend", "--period", "2023", "--failed-only"], &env);
+    assert_eq!(resent.status.code(), Some(0), "{}", text(&resent));
+    assert!(text(&resent).contains("4 emails sent"), "{}", text(&resent));
+    let again = project.run(&["resend", "--period", "2023", "--failed-only"], &env);
+    assert!(text(&again).contains("0 emails sent, 4 left alone"), "{}", text(&again));
+    // An operator re-sends one recipient's summary by name.
+    let one = project.run(&["resend", "--period", "2023", "--to", "tjj@jiaxing.example.gov.cn"], &env);
+    assert_eq!(one.status.code(), Some(0), "{}", text(&one));
+    std::thread::sleep(Duration::from_millis(200));
+    let messages: Vec<mogimail::Email> = received.try_iter().collect();
+    assert_eq!(messages.len(), 5, "four failed ones, then the one named");
+    assert_eq!(messages.iter().filter(|m| m.to.iter().any(|t| t == "tjj@jiaxing.example.gov.cn")).count(), 2);
+}
+
 #[test]
 fn an_unreachable_smtp_server_is_a_reported_problem_and_nothing_is_marked_sent() {
-    // Bind then drop a listener: nothing listens on that port.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let project = DemoProject::new();
+    set_retries(&project, 2, 10);
     let url = format!("smtp://127.0.0.1:{port}");
     let output = project.run(&["run"], &[("TOWNPULSE_SMTP_URL", url.as_str())]);
     let out = text(&output);
     assert_eq!(output.status.code(), Some(1), "{out}");
-    assert!(out.contains(&format!("delivering to fgw@zhejiang.example.gov.cn by smtp smtp://127.0.0.1:{port}")), "{out}");
+    assert!(out.contains(&format!("delivering to fgw@zhejiang.example.gov.cn by smtp smtp://127.0.0.1:{port}: failed after 3 attempts")), "{out}");
     let connection = rusqlite::Connection::open(project.path("reports/ledger.sqlite")).unwrap();
     let sent: i64 = connection.query_row("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'", [], |r| r.get(0)).unwrap();
     let failed: i64 = connection.query_row("SELECT COUNT(*) FROM deliveries WHERE state = 'failed'", [], |r| r.get(0)).unwrap();

@@ -123,6 +123,12 @@ struct RawDelivery {
     /// Where the full reports are published, for links in emails.
     #[serde(default)]
     report_base_url: Option<String>,
+    /// How often a transient SMTP failure is retried (default 3).
+    #[serde(default)]
+    retries: Option<u32>,
+    /// The first wait before a retry, doubled each time (default 1000).
+    #[serde(default)]
+    retry_backoff_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -235,6 +241,8 @@ pub struct Delivery {
     pub from: String,
     pub transport: Transport,
     pub report_base_url: Option<String>,
+    pub retries: u32,
+    pub retry_backoff: std::time::Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -527,7 +535,13 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, env: &Environment) -> Resu
         catalogue_files,
         sources,
         output,
-        delivery: Delivery { from: raw.delivery.from, transport, report_base_url: raw.delivery.report_base_url },
+        delivery: Delivery {
+            from: raw.delivery.from,
+            transport,
+            report_base_url: raw.delivery.report_base_url,
+            retries: raw.delivery.retries.unwrap_or(3),
+            retry_backoff: std::time::Duration::from_millis(raw.delivery.retry_backoff_ms.unwrap_or(1000)),
+        },
         recipients,
         schedule,
         assessment,

@@ -46,6 +46,10 @@ pub struct RunRequest {
     pub force: bool,
     /// Wait for another run holding the lock to finish, instead of failing.
     pub wait: bool,
+    /// Deliver only to these addresses (all recipients when empty).
+    pub only: Vec<String>,
+    /// Deliver only to recipients whose last delivery of the period did not succeed.
+    pub failed_only: bool,
     /// The time of the run, for the ledger and email dates (the only clock reading).
     pub now: chrono::DateTime<chrono::Utc>,
 }
@@ -461,16 +465,24 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
     let report_link = report_link(config, period);
     let (mut sent, mut already) = (0, 0);
     let period_text = period.to_string();
-    for recipient in &config.recipients {
+    let chosen = |address: &str| request.only.is_empty() || request.only.iter().any(|o| o.eq_ignore_ascii_case(address));
+    for recipient in config.recipients.iter().filter(|r| chosen(&r.address)) {
         let span = info_span!("deliver", recipient = %recipient.address, transport = %mailer.describe());
         let _entered = span.enter();
-        match ledger.delivery_state(&period_text, &recipient.address)? {
+        let state = ledger.delivery_state(&period_text, &recipient.address)?;
+        if request.failed_only && matches!(state, Some(DeliveryState::Sent) | None) {
+            if state.is_some() {
+                already += 1;
+            }
+            continue;
+        }
+        match state {
             Some(DeliveryState::Sent) if !request.force => {
                 already += 1;
                 info!(message = "Already sent for this period; skipped.");
                 continue;
             }
-            Some(DeliveryState::Sending) if !request.force => {
+            Some(DeliveryState::Sending) if !request.force && !request.failed_only => {
                 let message = format!(
                     "delivery of {period_text} to {} was interrupted and its outcome is unknown; not resent (use --force to resend)",
                     recipient.address
@@ -485,7 +497,7 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
         let email = compose_for(config, &input, &renderer, recipient, &report_link, request.now)?;
         let delivery = ledger.begin_delivery(run_id, &period_text, &recipient.address, &email.message_id, &mailer.describe(), now)?;
         let stem = format!("{period_text}__{}", report::address_stem(&recipient.address));
-        match mailer.send(&email, &stem) {
+        match mailer.send(&email, &stem, config.delivery.retries, config.delivery.retry_backoff) {
             Ok(result) => {
                 ledger.finish_delivery(delivery, DeliveryState::Sent, &result, now)?;
                 sent += 1;

@@ -216,7 +216,10 @@ impl Mailer {
     }
 
     /// Sends one email; for the outbox, writes `<stem>.eml` atomically and returns its path.
-    pub fn send(&self, email: &Email, stem: &str) -> Result<String, ReportError> {
+    ///
+    /// SMTP failures short of a permanent (5xx) refusal — a refused connection, a timeout, a 4xx —
+    /// are retried up to `retries` times, waiting `backoff`, then twice that, and so on.
+    pub fn send(&self, email: &Email, stem: &str, retries: u32, backoff: std::time::Duration) -> Result<String, ReportError> {
         let error = |message: String| ReportError::Deliver { recipient: email.recipient.clone(), transport: self.describe(), message };
         match self {
             Mailer::Outbox { dir } => {
@@ -225,8 +228,24 @@ impl Mailer {
                 Ok(path.display().to_string())
             }
             Mailer::Smtp { transport, .. } => {
-                let response = transport.send(&email.message).map_err(|e| error(unravel(&e)))?;
-                Ok(format!("smtp {}", response.code()))
+                let mut attempt = 0;
+                loop {
+                    match transport.send(&email.message) {
+                        Ok(response) => {
+                            let retried = if attempt > 0 { format!(" after {} retries", attempt) } else { String::new() };
+                            return Ok(format!("smtp {}{retried}", response.code()));
+                        }
+                        Err(e) if !e.is_permanent() && attempt < retries => {
+                            tracing::warn!(message = "Delivery failed; retrying.", attempt = attempt + 1, error = %unravel(&e));
+                            std::thread::sleep(backoff * 2u32.saturating_pow(attempt));
+                            attempt += 1;
+                        }
+                        Err(e) => {
+                            let kind = if e.is_permanent() { "refused permanently" } else { "failed" };
+                            return Err(error(format!("{kind} after {} attempts: {}", attempt + 1, unravel(&e))));
+                        }
+                    }
+                }
             }
         }
     }

@@ -39,6 +39,18 @@ enum Command {
     },
     /// Check the configuration and the catalogue files, reporting every problem at once.
     Validate,
+    /// Send a period's summaries again: to everyone, to the failed ones only, or to named recipients.
+    Resend {
+        /// The period whose summaries to send.
+        #[arg(long)]
+        period: String,
+        /// Only recipients whose last delivery of the period failed or was interrupted.
+        #[arg(long)]
+        failed_only: bool,
+        /// Only these addresses (repeatable).
+        #[arg(long = "to")]
+        to: Vec<String>,
+    },
     /// The latest run: period, state, stages with rows and durations, inputs, problems and deliveries.
     Status,
     /// The most recent runs, newest first.
@@ -113,6 +125,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs the pipeline off the async runtime, on a blocking thread with room for Polars' recursion.
+fn run_blocking(config: config::Config, request: pipeline::RunRequest) -> anyhow::Result<pipeline::RunOutcome> {
+    // Polars' query optimiser recurses deeply; the default 2 MiB thread stack is not always enough.
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(64 << 20).build()?;
+    Ok(runtime.block_on(async move { tokio::task::spawn_blocking(move || pipeline::run_period(&config, &request)).await })??)
+}
+
 fn load_config(path: &PathBuf) -> anyhow::Result<config::Config> {
     Ok(config::Config::load(path, &config::Environment::from_process())?)
 }
@@ -154,6 +173,25 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 println!("  {}", file.display());
             }
             Ok(if outcome.rows_set_aside > 0 { 1 } else { 0 })
+        }
+        Command::Resend { period, failed_only, to } => {
+            let period = period.parse::<contract::Period>().with_context(|| "--period")?;
+            let config = load_config(&cli.config)?;
+            let request = pipeline::RunRequest {
+                period: Some(period),
+                trigger: pipeline::Trigger::Cli,
+                force: !failed_only,
+                wait: false,
+                only: to,
+                failed_only,
+                now: chrono::Utc::now(),
+            };
+            let outcome = run_blocking(config, request)?;
+            println!("period {}: {} emails sent, {} left alone (already sent)", outcome.period, outcome.emails_sent, outcome.emails_already_sent);
+            for problem in &outcome.problems {
+                println!("  {problem}");
+            }
+            Ok(outcome.exit_code() as u8)
         }
         Command::Status => {
             let config = load_config(&cli.config)?;
@@ -229,12 +267,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 .map(|p| p.parse::<contract::Period>().with_context(|| "--period"))
                 .transpose()?;
             let config = load_config(&cli.config)?;
-            let request = pipeline::RunRequest { period, trigger: pipeline::Trigger::Cli, force, wait, now: chrono::Utc::now() };
-            // Polars' query optimiser recurses deeply; the default 2 MiB thread stack is not enough for our plans.
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(64 << 20).build()?;
-            let outcome = runtime.block_on(async move {
-                tokio::task::spawn_blocking(move || pipeline::run_period(&config, &request)).await
-            })??;
+            let request =
+                pipeline::RunRequest { period, trigger: pipeline::Trigger::Cli, force, wait, only: Vec::new(), failed_only: false, now: chrono::Utc::now() };
+            let outcome = run_blocking(config, request)?;
             println!("period {}: report {}", outcome.period, outcome.report_path);
             println!(
                 "{} observations, {} targets; {} emails sent, {} already sent earlier",
