@@ -1,6 +1,6 @@
 //! The real binary on the bundled demo: report, outbox, ledger, exit codes, idempotence.
 
-use mail_parser::MessageParser;
+use mail_parser::{MessageParser, MimeHeaders};
 
 use crate::{DemoProject, text};
 
@@ -51,11 +51,23 @@ fn demo_run_writes_report_emails_and_ledger_and_a_second_run_changes_nothing() {
         assert!(html_body.contains("<table"), "HTML part of {}", path.display());
         assert!(message.message_id().is_some());
     }
+    // Without a base URL the full report travels as an attachment; the HTML part stays small.
+    let first_email = std::fs::read(&emails[0]).unwrap();
+    let attached = MessageParser::default().parse(&first_email).unwrap();
+    let attachment = attached.attachment(0).expect("the report is attached");
+    assert_eq!(attachment.attachment_name(), Some("index.html"));
+    assert_eq!(attachment.text_contents().unwrap().replace("\r\n", "\n"), report.replace("\r\n", "\n"));
+    assert!(attached.body_html(0).unwrap().len() < 100 * 1024, "the HTML part would be clipped by Gmail");
     // The Jiaxing official follows only Jiaxing: the national targets are not in that email.
     let jiaxing = std::fs::read(project.path("reports/outbox/2023__tjj_jiaxing.example.gov.cn.eml")).unwrap();
     let jiaxing = MessageParser::default().parse(&jiaxing).unwrap();
     let jiaxing_text = jiaxing.body_text(0).unwrap().to_string();
     assert!(jiaxing_text.contains("嘉兴五个特色小镇"), "{jiaxing_text}");
+    // The plain text and the HTML carry the same figures.
+    let jiaxing_html = jiaxing.body_html(0).unwrap().to_string();
+    for figure in ["45.06", "106.80", "13.56", "3.52", "10.00", "进度不足", "已实现"] {
+        assert!(jiaxing_text.contains(figure) && jiaxing_html.contains(figure), "{figure} is not in both parts");
+    }
     assert!(!jiaxing_text.contains("延庆"), "{jiaxing_text}");
     // The English recipient gets English.
     let english = std::fs::read(project.path("reports/outbox/2023__pilots_ndrc.example.gov.cn.eml")).unwrap();
@@ -280,6 +292,11 @@ fn hostile_names_appear_as_text_in_the_report_and_the_emails() {
     assert!(html.contains("嘉兴&lt;script&gt;"), "the entity name is not shown as text in the email");
     assert!(email.body_text(0).unwrap().contains("固定资产投资<b>&amp;"), "the plain text shows the name as written");
     assert!(email.body_text(0).unwrap().contains(hostile), "the plain text shows the entity name as written");
+    // In the workbook the name is a text cell, exactly as written.
+    use calamine::Reader;
+    let mut workbook: calamine::Xlsx<_> = calamine::open_workbook(project.path("reports/out/2015-09/tables.xlsx")).unwrap();
+    let targets = workbook.worksheet_range("目标进展").unwrap();
+    assert!(targets.rows().any(|r| r[1] == calamine::Data::String(hostile.to_string())), "the name is not a text cell in tables.xlsx");
 }
 
 #[test]

@@ -118,6 +118,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     period TEXT NOT NULL,
     recipient TEXT NOT NULL,
     message_id TEXT NOT NULL,
+    content_sha256 TEXT NOT NULL,
     transport TEXT NOT NULL,
     state TEXT NOT NULL,
     result TEXT,
@@ -139,6 +140,14 @@ impl Ledger {
         connection.pragma_update(None, "journal_mode", "WAL").map_err(error)?;
         connection.pragma_update(None, "synchronous", "FULL").map_err(error)?;
         connection.execute_batch(SCHEMA).map_err(error)?;
+        // Ledgers created before deliveries recorded the content's checksum.
+        let has_checksum = connection
+            .prepare("SELECT 1 FROM pragma_table_info('deliveries') WHERE name = 'content_sha256'")
+            .and_then(|mut s| s.exists([]))
+            .map_err(error)?;
+        if !has_checksum {
+            connection.execute_batch("ALTER TABLE deliveries ADD COLUMN content_sha256 TEXT NOT NULL DEFAULT ''").map_err(error)?;
+        }
         Ok(Ledger { path: path_text, connection })
     }
 
@@ -217,11 +226,20 @@ impl Ledger {
 
     /// Records that a message is about to be handed over; returns the delivery's id.
     #[allow(clippy::too_many_arguments)]
-    pub fn begin_delivery(&self, run: RunId, period: &str, recipient: &str, message_id: &str, transport: &str, now: &str) -> Result<i64, LedgerError> {
+    pub fn begin_delivery(
+        &self,
+        run: RunId,
+        period: &str,
+        recipient: &str,
+        message_id: &str,
+        content_sha256: &str,
+        transport: &str,
+        now: &str,
+    ) -> Result<i64, LedgerError> {
         self.connection
             .execute(
-                "INSERT INTO deliveries (run_id, period, recipient, message_id, transport, state, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![run, period, recipient, message_id, transport, DeliveryState::Sending.code(), now],
+                "INSERT INTO deliveries (run_id, period, recipient, message_id, content_sha256, transport, state, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![run, period, recipient, message_id, content_sha256, transport, DeliveryState::Sending.code(), now],
             )
             .map_err(self.error())?;
         Ok(self.connection.last_insert_rowid())

@@ -158,6 +158,7 @@ fn compose_for(
     renderer: &Renderer,
     recipient: &config::Recipient,
     report_link: &str,
+    attachment: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<report::Email, PipelineError> {
     let followed = config.entities_followed_by(recipient);
@@ -171,16 +172,17 @@ fn compose_for(
             view: &view,
             report_link,
             identity: &format!("{}/{}", input.period, recipient.address),
+            attachment: attachment.map(|html| ("index.html", html)),
             date: now.into(),
         },
     )?)
 }
 
-/// The link to a period's full report in emails: under the configured base URL, else the file.
-fn report_link(config: &Config, period: Period) -> String {
+/// Where emails point to the full report: under the configured base URL, else the attachment.
+fn report_link(config: &Config, period: Period, t: &report::Labels) -> String {
     match &config.delivery.report_base_url {
         Some(base) => format!("{}/{period}/index.html", base.trim_end_matches('/')),
-        None => config.output.report_dir.join(period.to_string()).join("index.html").display().to_string(),
+        None => t.see_attachment.to_string(),
     }
 }
 
@@ -240,7 +242,14 @@ pub fn preview(config: &Config, period: Option<Period>, address: &str, now: chro
         sources: &[],
         problems: &[],
     };
-    let email = compose_for(config, &input, &renderer, recipient, &report_link(config, period), now)?;
+    let labels = report::labels_for(recipient.language.code());
+    let attachment = if config.delivery.report_base_url.is_none() {
+        let full = report::build_view(&input, report::labels_for(config.language.code()), None)?;
+        Some(renderer.report_html(&full)?)
+    } else {
+        None
+    };
+    let email = compose_for(config, &input, &renderer, recipient, &report_link(config, period, &labels), attachment.as_deref(), now)?;
     let folder = config.output.report_dir.parent().map_or_else(|| std::path::PathBuf::from("preview"), |p| p.join("preview"));
     let stem = format!("{period}__{}", report::address_stem(&recipient.address));
     let eml = report::write_output(&folder.join(format!("{stem}.eml")), &email.message.formatted())?;
@@ -462,7 +471,7 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
         Transport::Outbox => Mailer::outbox(&config.output.outbox_dir),
         Transport::Smtp { url, password } => Mailer::smtp(url, password.as_deref())?,
     };
-    let report_link = report_link(config, period);
+    let attach = config.delivery.report_base_url.is_none().then_some(html.as_str());
     let (mut sent, mut already) = (0, 0);
     let period_text = period.to_string();
     let chosen = |address: &str| request.only.is_empty() || request.only.iter().any(|o| o.eq_ignore_ascii_case(address));
@@ -494,8 +503,10 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
             }
             _ => {}
         }
-        let email = compose_for(config, &input, &renderer, recipient, &report_link, request.now)?;
-        let delivery = ledger.begin_delivery(run_id, &period_text, &recipient.address, &email.message_id, &mailer.describe(), now)?;
+        let link = report_link(config, period, &report::labels_for(recipient.language.code()));
+        let email = compose_for(config, &input, &renderer, recipient, &link, attach, request.now)?;
+        let delivery =
+            ledger.begin_delivery(run_id, &period_text, &recipient.address, &email.message_id, &email.content_sha256, &mailer.describe(), now)?;
         let stem = format!("{period_text}__{}", report::address_stem(&recipient.address));
         match mailer.send(&email, &stem, config.delivery.retries, config.delivery.retry_backoff) {
             Ok(result) => {

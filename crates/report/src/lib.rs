@@ -141,6 +141,8 @@ pub struct Email {
     pub recipient: String,
     pub subject: String,
     pub message_id: String,
+    /// SHA-256 of the subject and both parts: what the recipient reads.
+    pub content_sha256: String,
     pub text: String,
     pub html: String,
     pub message: Message,
@@ -155,6 +157,8 @@ pub struct EmailRequest<'a> {
     pub report_link: &'a str,
     /// A stable identity for the message (period and recipient), used for its Message-ID.
     pub identity: &'a str,
+    /// The full report to attach (when no base URL links to it): file name and HTML.
+    pub attachment: Option<(&'a str, &'a str)>,
     pub date: std::time::SystemTime,
 }
 
@@ -178,9 +182,16 @@ pub fn compose_email(renderer: &Renderer, request: &EmailRequest<'_>) -> Result<
         .subject(subject.clone())
         .message_id(Some(message_id.clone()))
         .date(request.date)
-        .multipart(MultiPart::alternative_plain_html(text.clone(), html.clone()))
+        .multipart(match request.attachment {
+            None => MultiPart::alternative_plain_html(text.clone(), html.clone()),
+            Some((name, report)) => MultiPart::mixed().multipart(MultiPart::alternative_plain_html(text.clone(), html.clone())).singlepart(
+                lettre::message::Attachment::new(name.to_string())
+                    .body(report.to_string(), lettre::message::header::ContentType::parse("text/html; charset=utf-8").map_err(|e| compose_error(e.to_string()))?),
+            ),
+        })
         .map_err(|e| compose_error(e.to_string()))?;
-    Ok(Email { recipient: request.to_address.to_string(), subject, message_id, text, html, message })
+    let content_sha256 = format!("{:x}", sha2::Sha256::digest(format!("{subject}\n{text}\n{html}").as_bytes()));
+    Ok(Email { recipient: request.to_address.to_string(), subject, message_id, content_sha256, text, html, message })
 }
 
 /// Where emails go: `.eml` files in a folder, or an SMTP relay.
