@@ -132,6 +132,8 @@ pub struct SeriesRow {
     pub change_since_base: String,
     pub avg_change: String,
     pub source: String,
+    /// Dense rank among peers (same parent and level), best first by the indicator's direction.
+    pub rank: String,
 }
 
 /// Rounds half away from zero (四舍五入) at `decimals` and formats; empty for a missing value.
@@ -297,6 +299,8 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
     let (l_entities, l_indicators, l_periods, l_values) = (lf.text("entity")?, lf.text("indicator")?, lf.text("period")?, lf.number("value")?);
     let (l_growth, l_base_period, l_change, l_avg, l_source) =
         (lf.number("growth")?, lf.text("base_period")?, lf.number("change_since_base")?, lf.number("avg_change_since_base")?, lf.text("source")?);
+    let (l_rank, l_peers) = (lf.number("rank_value")?, lf.number("peer_count")?);
+    let (l_group_rank, l_group_size, l_group) = (lf.number("rank_value_in_group")?, lf.number("group_count")?, lf.text("peer_group")?);
     let mut sections: BTreeMap<String, IndicatorSection> = BTreeMap::new();
     let mut covered = BTreeSet::new();
     for i in 0..input.latest.height() {
@@ -329,6 +333,14 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
             change_since_base: if is_base { String::new() } else { signed(l_change[i], decimals) },
             avg_change: if is_base { String::new() } else { signed(l_avg[i], decimals) },
             source: l_source[i].clone().unwrap_or_default(),
+            // Within the configured group where there is one, else among peers; nothing when alone.
+            rank: match (l_group_rank[i], l_group_size[i], l_rank[i], l_peers[i]) {
+                (Some(rank), Some(size), ..) if size >= 2.0 => {
+                    format!("{rank:.0}/{size:.0}（{}）", entity_name(l_group[i].as_deref().unwrap_or("")))
+                }
+                (_, _, Some(rank), Some(size)) if size >= 2.0 => format!("{rank:.0}/{size:.0}"),
+                _ => String::new(),
+            },
         });
     }
     // Rankings of the latest values, best first by the indicator's direction.

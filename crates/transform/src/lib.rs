@@ -51,6 +51,10 @@ pub mod out {
     /// The configured group an entity is ranked in (the first by code when it is in several).
     pub const PEER_GROUP: &str = "peer_group";
     pub const RANK_VALUE_IN_GROUP: &str = "rank_value_in_group";
+    /// How many peers (same parent and level) have a value: the size of the `rank_value` field.
+    pub const PEER_COUNT: &str = "peer_count";
+    /// How many members of the entity's group have a value.
+    pub const GROUP_COUNT: &str = "group_count";
     pub const GAP_TO_GROUP_AVERAGE: &str = "gap_to_group_average";
     /// Places gained in the value ranking since the previous period (positive: moved up).
     pub const RANK_CHANGE: &str = "rank_change";
@@ -62,7 +66,7 @@ pub mod out {
 }
 
 /// The columns of `series.csv` in the `compute` contract, in order.
-pub const SERIES_COLUMNS: [&str; 32] = [
+pub const SERIES_COLUMNS: [&str; 34] = [
     "entity",
     "indicator",
     "period",
@@ -95,6 +99,8 @@ pub const SERIES_COLUMNS: [&str; 32] = [
     out::PEER_GROUP,
     out::RANK_VALUE_IN_GROUP,
     out::GAP_TO_GROUP_AVERAGE,
+    out::PEER_COUNT,
+    out::GROUP_COUNT,
 ];
 
 /// The columns of `targets.csv` in the `compute` contract, in order.

@@ -287,7 +287,8 @@ fn with_parent_measures(frame: LazyFrame, catalogue: &Catalogue, points: Expr) -
         ]);
     let frame = frame.with_columns([
         (col(VALUE) * sign.clone()).rank(dense, None).over(peers.clone())?.cast(DataType::UInt32).alias(RANK_VALUE),
-        (col(GROWTH) * sign).rank(dense, None).over(peers)?.cast(DataType::UInt32).alias(RANK_GROWTH),
+        (col(GROWTH) * sign).rank(dense, None).over(peers.clone())?.cast(DataType::UInt32).alias(RANK_GROWTH),
+        col(VALUE).count().over(peers)?.cast(DataType::UInt32).alias(PEER_COUNT),
     ]);
     let frame = with_group_peers(frame, catalogue)?;
     // Movers: the change in rank and in growth since the previous period, keyed by the period that follows it.
@@ -318,9 +319,13 @@ fn with_group_peers(frame: LazyFrame, catalogue: &Catalogue) -> PolarsResult<Laz
             .otherwise(lit(NULL).cast(DataType::UInt32))
             .alias(RANK_VALUE_IN_GROUP),
         when(col(PEER_GROUP).is_not_null())
-            .then(col(VALUE) - col(VALUE).mean().over(in_group)?)
+            .then(col(VALUE) - col(VALUE).mean().over(in_group.clone())?)
             .otherwise(null_f64())
             .alias(GAP_TO_GROUP_AVERAGE),
+        when(col(PEER_GROUP).is_not_null())
+            .then(col(VALUE).count().over(in_group)?.cast(DataType::UInt32))
+            .otherwise(lit(NULL).cast(DataType::UInt32))
+            .alias(GROUP_COUNT),
     ]))
 }
 
