@@ -54,17 +54,25 @@ fn demo_run_writes_report_emails_and_ledger_and_a_second_run_changes_nothing() {
     // Without a base URL the full report travels as an attachment; the HTML part stays small.
     let first_email = std::fs::read(&emails[0]).unwrap();
     let attached = MessageParser::default().parse(&first_email).unwrap();
-    let attachment = attached.attachment(0).expect("the report is attached");
-    assert_eq!(attachment.attachment_name(), Some("index.html"));
+    let attachment = attached.attachments().find(|a| a.attachment_name() == Some("index.html")).expect("the report is attached");
     assert_eq!(attachment.text_contents().unwrap().replace("\r\n", "\n"), report.replace("\r\n", "\n"));
     assert!(attached.body_html(0).unwrap().len() < 100 * 1024, "the HTML part would be clipped by Gmail");
     // The Jiaxing official follows only Jiaxing: the national targets are not in that email.
     let jiaxing = std::fs::read(project.path("reports/outbox/2023__tjj_jiaxing.example.gov.cn.eml")).unwrap();
     let jiaxing = MessageParser::default().parse(&jiaxing).unwrap();
     let jiaxing_text = jiaxing.body_text(0).unwrap().to_string();
-    assert!(jiaxing_text.contains("嘉兴五个特色小镇"), "{jiaxing_text}");
-    // The plain text and the HTML carry the same figures.
     let jiaxing_html = jiaxing.body_html(0).unwrap().to_string();
+    assert!(jiaxing_text.contains("嘉兴五个特色小镇"), "{jiaxing_text}");
+    // Every image the HTML references is an inline PNG part of the message (Content-ID).
+    let cids: Vec<&str> = jiaxing_html.split("src=\"cid:").skip(1).filter_map(|rest| rest.split('"').next()).collect();
+    assert!(cids.len() >= 3, "progress bars expected in the Jiaxing email: {cids:?}");
+    for cid in &cids {
+        let part = jiaxing.parts.iter().find(|p| p.content_id() == Some(*cid)).unwrap_or_else(|| panic!("cid:{cid} does not resolve"));
+        assert_eq!(part.content_type().map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or(""))), Some("image/png".to_string()));
+        assert!(part.contents().starts_with(b"\x89PNG"), "cid:{cid} is not a PNG");
+    }
+    assert!(!jiaxing_html.contains("<svg"), "no SVG in email");
+    // The plain text and the HTML carry the same figures.
     for figure in ["45.06", "106.80", "13.56", "3.52", "10.00", "进度不足", "已实现"] {
         assert!(jiaxing_text.contains(figure) && jiaxing_html.contains(figure), "{figure} is not in both parts");
     }

@@ -85,3 +85,46 @@ pub fn ranking(rows: &[(String, f64)], label: &str) -> String {
     svg.push_str("</svg>");
     svg
 }
+
+/// A progress bar as a PNG for email (no text inside: the labels stay in the HTML): `progress`
+/// percent filled in `rgb`, with a dark mark at `time_share` percent.
+pub fn progress_png(progress: f64, time_share: Option<f64>, rgb: [u8; 3]) -> Vec<u8> {
+    const W: usize = 120;
+    const H: usize = 10;
+    let filled = ((progress.clamp(0.0, 100.0) / 100.0) * W as f64).round() as usize;
+    let mark = time_share.map(|t| ((t.clamp(0.0, 100.0) / 100.0) * W as f64).round() as usize);
+    let mut pixels = Vec::with_capacity(W * H * 3);
+    for _ in 0..H {
+        for x in 0..W {
+            let colour = match mark {
+                Some(m) if x + 1 >= m && x <= m => [17, 24, 39],
+                _ if x < filled => rgb,
+                _ => [229, 231, 235],
+            };
+            pixels.extend_from_slice(&colour);
+        }
+    }
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut bytes, W as u32, H as u32);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        // Writing into memory cannot fail for a well-formed buffer of the declared size.
+        if let Ok(mut writer) = encoder.write_header() {
+            let _ = writer.write_image_data(&pixels);
+        }
+    }
+    bytes
+}
+
+/// The colour of a status, as in the report.
+pub fn status_rgb(status: &str) -> [u8; 3] {
+    match status {
+        "achieved" => [4, 120, 87],
+        "on_track" => [21, 128, 61],
+        "moderate" => [180, 83, 9],
+        "insufficient" => [194, 65, 12],
+        "moving_away" => [185, 28, 28],
+        _ => [107, 114, 128],
+    }
+}

@@ -176,6 +176,17 @@ pub fn compose_email(renderer: &Renderer, request: &EmailRequest<'_>) -> Result<
     let message_id = format!("<{}.{}@townpulse>", request.view.period, &format!("{digest:x}")[..24]);
     let from: Mailbox = request.from.parse().map_err(|e| compose_error(format!("`from` {:?}: {e}", request.from)))?;
     let to = Mailbox::new(Some(request.to_name.to_string()), request.to_address.parse().map_err(|e| compose_error(format!("address: {e}")))?);
+    // The HTML part and, related to it, one PNG progress bar per target that has a progress,
+    // referenced from the HTML as `cid:barN@townpulse` (N counts the targets from 1).
+    let png_type = lettre::message::header::ContentType::parse("image/png").map_err(|e| compose_error(e.to_string()))?;
+    let mut related = MultiPart::related().singlepart(lettre::message::SinglePart::html(html.clone()));
+    for (index, row) in request.view.targets.iter().enumerate() {
+        if let Ok(progress) = row.progress.parse::<f64>() {
+            let png = charts::progress_png(progress, row.time_share.parse().ok(), charts::status_rgb(&row.status));
+            related = related.singlepart(lettre::message::Attachment::new_inline(format!("bar{}@townpulse", index + 1)).body(png, png_type.clone()));
+        }
+    }
+    let alternative = MultiPart::alternative().singlepart(lettre::message::SinglePart::plain(text.clone())).multipart(related);
     let message = Message::builder()
         .from(from)
         .to(to)
@@ -183,8 +194,8 @@ pub fn compose_email(renderer: &Renderer, request: &EmailRequest<'_>) -> Result<
         .message_id(Some(message_id.clone()))
         .date(request.date)
         .multipart(match request.attachment {
-            None => MultiPart::alternative_plain_html(text.clone(), html.clone()),
-            Some((name, report)) => MultiPart::mixed().multipart(MultiPart::alternative_plain_html(text.clone(), html.clone())).singlepart(
+            None => alternative,
+            Some((name, report)) => MultiPart::mixed().multipart(alternative).singlepart(
                 lettre::message::Attachment::new(name.to_string())
                     .body(report.to_string(), lettre::message::header::ContentType::parse("text/html; charset=utf-8").map_err(|e| compose_error(e.to_string()))?),
             ),
