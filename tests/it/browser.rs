@@ -49,6 +49,32 @@ fn the_report_opens_in_headless_chromium_and_shows_the_figures() {
     for needle in ["2023 城镇发展监测月报", "目标进展", "嘉兴五个特色小镇", "106.80", "66.16", "序时进度"] {
         assert!(dom_text.contains(needle), "{needle:?} not in the page Chromium rendered");
     }
+    // Every target row's value and gap, as rendered, equal the engine's figures at the indicator's decimals.
+    let config = config::Config::load(&project.path("config/townpulse.toml"), &config::Environment::default()).unwrap();
+    let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+    let observations = ingest::Warehouse::new(&config.output.warehouse_dir).current(&names).unwrap();
+    let metrics = transform::compute(&observations, &config.catalogue, "2023".parse().unwrap(), &transform::Settings::eurostat()).unwrap();
+    let targets_section = &dom_text[dom_text.find("<section id=\"targets\">").unwrap()..];
+    let targets_section = &targets_section[..targets_section.find("</section>").unwrap()];
+    let rows: Vec<&str> = targets_section.split("<tr data-entity=").skip(1).collect();
+    assert_eq!(rows.len(), metrics.targets.height(), "one rendered row per target");
+    let cell = |row: &str, class: &str| -> String {
+        let start = row.find(&format!("class=\"n {class}\">")).unwrap_or_else(|| panic!("no {class} cell in {row}"));
+        let text = &row[start..];
+        text[text.find('>').unwrap() + 1..text.find("</td>").unwrap()].to_string()
+    };
+    let mut compared = 0;
+    for (index, row) in rows.iter().enumerate() {
+        let indicator = metrics.targets.column("indicator").unwrap().get(index).unwrap().str_value().to_string();
+        let decimals = config.catalogue.indicators[&indicator].decimals;
+        let value = metrics.targets.column("value").unwrap().get(index).unwrap().extract::<f64>();
+        assert_eq!(cell(row, "value"), report::format_number(value, decimals), "row {index}: value");
+        let gap = metrics.targets.column("gap").unwrap().get(index).unwrap().extract::<f64>();
+        let shown_gap = cell(row, "gap");
+        assert_eq!(shown_gap.trim_start_matches('+'), report::format_number(gap, decimals), "row {index}: gap");
+        compared += usize::from(value.is_some());
+    }
+    assert!(compared >= 5, "only {compared} rendered figures compared");
 
     // At phone width nothing overflows horizontally: a probe page loads the report into a 390 px
     // frame and writes what it measured into its own DOM, which Chromium then dumps.
