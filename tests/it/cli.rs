@@ -170,6 +170,8 @@ fn a_source_that_cannot_be_read_is_reported_and_the_others_still_run() {
     assert!(out.contains("source \"lishui_and_national\"") && out.contains("seeds_002_004.csv:2: not valid UTF-8"), "{out}");
     let report = std::fs::read_to_string(project.path("reports/out/2023/index.html")).unwrap();
     assert!(report.contains("66.16"), "the failed source's last good vintage was lost");
+    let alerts = &report[report.find("<section id=\"alerts\">").unwrap()..report.find("<section id=\"targets\">").unwrap()];
+    assert!(alerts.contains("数据问题") && alerts.contains("not valid UTF-8"), "the failed source is not among the alerts:\n{alerts}");
 }
 
 #[test]
@@ -356,4 +358,17 @@ fn status_and_history_read_the_ledger() {
     let rows: Vec<&str> = history.lines().skip(1).collect();
     assert_eq!(rows.len(), 2, "{history}");
     assert!(rows[0].contains("2015-08") && rows[1].contains("2023"), "newest first:\n{history}");
+}
+
+#[test]
+fn the_report_is_in_english_when_configured() {
+    let project = DemoProject::new();
+    let path = project.path("config/townpulse.toml");
+    let config = std::fs::read_to_string(&path).unwrap().replace("language = \"zh-CN\"", "language = \"en\"");
+    std::fs::write(&path, config).unwrap();
+    let output = project.run(&["run", "--period", "2015-09"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let report = std::fs::read_to_string(project.path("reports/out/2015-09/index.html")).unwrap();
+    assert!(report.contains("<html lang=\"en\">") && report.contains("Urban development monitor — 2015-09"));
+    assert!(report.contains("Progress toward targets") && report.contains("Insufficient progress") && !report.contains("目标进展"));
 }

@@ -191,3 +191,31 @@ fn a_refused_recipient_is_recorded_the_others_delivered_and_resend_failed_only_s
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[test]
+fn no_secret_appears_in_any_output_or_log() {
+    // mogimail offers no AUTH, so these deliveries fail; what matters is where the password goes.
+    let (port, _received) = smtp_server();
+    let project = DemoProject::new();
+    set_retries(&project, 2, 10);
+    let secret = "s3cr3t-Passw0rd-do-not-leak";
+    let url = format!("smtp://reports@127.0.0.1:{port}");
+    let env = [("TOWNPULSE_SMTP_URL", url.as_str()), ("TOWNPULSE_SMTP_PASSWORD", secret), ("TOWNPULSE_LOG", "debug")];
+    let output = project.run(&["run"], &env);
+    let logs = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{logs}");
+    assert!(logs.contains("failed after 1 attempts"), "a configuration error must not be retried: {logs}");
+    assert!(!logs.contains(secret), "the password is in the logs");
+    assert!(!logs.contains("reports@127.0.0.1"), "the SMTP user is in the logs unredacted");
+    let status = text(&project.run(&["status"], &env));
+    assert!(!status.contains(secret));
+    let mut files = vec![project.path("reports")];
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "the password is in {}", path.display());
+        }
+    }
+}

@@ -239,8 +239,9 @@ impl Mailer {
 
     /// Sends one email; for the outbox, writes `<stem>.eml` atomically and returns its path.
     ///
-    /// SMTP failures short of a permanent (5xx) refusal — a refused connection, a timeout, a 4xx —
-    /// are retried up to `retries` times, waiting `backoff`, then twice that, and so on.
+    /// Transient SMTP failures — a refused connection, a timeout, a 4xx — are retried up to
+    /// `retries` times, waiting `backoff`, then twice that, and so on; a 5xx refusal, a TLS
+    /// failure or a client (configuration) error is not retried.
     pub fn send(&self, email: &Email, stem: &str, retries: u32, backoff: std::time::Duration) -> Result<String, ReportError> {
         let error = |message: String| ReportError::Deliver { recipient: email.recipient.clone(), transport: self.describe(), message };
         match self {
@@ -257,7 +258,9 @@ impl Mailer {
                             let retried = if attempt > 0 { format!(" after {} retries", attempt) } else { String::new() };
                             return Ok(format!("smtp {}{retried}", response.code()));
                         }
-                        Err(e) if !e.is_permanent() && attempt < retries => {
+                        // A refused connection, a timeout or a 4xx may pass; a 5xx, a TLS or a client
+                        // (configuration) error will not.
+                        Err(e) if !(e.is_permanent() || e.is_client() || e.is_tls()) && attempt < retries => {
                             tracing::warn!(message = "Delivery failed; retrying.", attempt = attempt + 1, error = %unravel(&e));
                             std::thread::sleep(backoff * 2u32.saturating_pow(attempt));
                             attempt += 1;

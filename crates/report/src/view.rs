@@ -50,6 +50,8 @@ pub struct View {
     pub headline: Vec<HeadlineFigure>,
     pub status_counts: Vec<StatusCount>,
     pub alerts: Vec<TargetRow>,
+    /// Data problems at level error, shown among the alerts.
+    pub data_alerts: Vec<ProblemInfo>,
     pub targets: Vec<TargetRow>,
     pub indicators: Vec<IndicatorSection>,
     pub standards: Vec<StandardRow>,
@@ -134,6 +136,11 @@ pub struct SeriesRow {
     pub source: String,
     /// Dense rank among peers (same parent and level), best first by the indicator's direction.
     pub rank: String,
+    /// The entity's target on this indicator, if any: target, gap, status.
+    pub target: String,
+    pub gap: String,
+    pub status: String,
+    pub status_label: String,
 }
 
 /// Rounds half away from zero (四舍五入) at `decimals` and formats; empty for a missing value.
@@ -334,6 +341,10 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
             avg_change: if is_base { String::new() } else { signed(l_avg[i], decimals) },
             source: l_source[i].clone().unwrap_or_default(),
             // Within the configured group where there is one, else among peers; nothing when alone.
+            target: String::new(),
+            gap: String::new(),
+            status: String::new(),
+            status_label: String::new(),
             rank: match (l_group_rank[i], l_group_size[i], l_rank[i], l_peers[i]) {
                 (Some(rank), Some(size), ..) if size >= 2.0 => {
                     format!("{rank:.0}/{size:.0}（{}）", entity_name(l_group[i].as_deref().unwrap_or("")))
@@ -343,6 +354,22 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
             },
         });
     }
+    // Each entity's target on the indicator, beside its latest value (the first listed).
+    let mut target_of: BTreeMap<(&str, &str), &TargetRow> = BTreeMap::new();
+    for target in &target_rows {
+        target_of.entry((target.entity.as_str(), target.indicator.as_str())).or_insert(target);
+    }
+    for section in sections.values_mut() {
+        for row in &mut section.rows {
+            if let Some(target) = target_of.get(&(row.entity.as_str(), section.code.as_str())) {
+                row.target = format!("{}（{}）", target.target, target.deadline);
+                row.gap = target.gap.clone();
+                row.status = target.status.clone();
+                row.status_label = target.status_label.clone();
+            }
+        }
+    }
+
     // Rankings of the latest values, best first by the indicator's direction.
     let mut latest_values: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
     for i in 0..input.latest.height() {
@@ -441,6 +468,7 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
         lead,
         headline,
         status_counts,
+        data_alerts: input.problems.iter().filter(|p| p.level == "error").cloned().collect(),
         alerts,
         targets: target_rows,
         indicators: sections.into_values().collect(),
