@@ -151,6 +151,20 @@ fn record_findings(ledger: &Ledger, run_id: i64, findings: &[transform::Finding]
     Ok(())
 }
 
+/// What the report stage reads: the metrics of a period with the catalogue, sources and problems.
+fn report_input<'a>(config: &'a Config, metrics: &'a transform::Metrics, sources: &'a [SourceInfo], problems: &'a [ProblemInfo]) -> ReportInput<'a> {
+    ReportInput {
+        catalogue: &config.catalogue,
+        period: metrics.period,
+        series: &metrics.series,
+        standards: &metrics.standards,
+        latest: &metrics.latest,
+        targets: &metrics.targets,
+        sources,
+        problems,
+    }
+}
+
 /// The summary email of one recipient: the regions they follow, in their language.
 fn compose_for(
     config: &Config,
@@ -232,16 +246,7 @@ pub fn preview(config: &Config, period: Option<Period>, address: &str, now: chro
     };
     let metrics = transform::compute(&observations, &config.catalogue, period, &settings(&config.assessment))?;
     let renderer = Renderer::new()?;
-    let input = ReportInput {
-        catalogue: &config.catalogue,
-        period,
-        series: &metrics.series,
-        standards: &metrics.standards,
-        latest: &metrics.latest,
-        targets: &metrics.targets,
-        sources: &[],
-        problems: &[],
-    };
+    let input = report_input(config, &metrics, &[], &[]);
     let labels = report::labels_for(recipient.language.code());
     let attachment = if config.delivery.report_base_url.is_none() {
         let full = report::build_view(&input, report::labels_for(config.language.code()), None)?;
@@ -442,16 +447,7 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
     // Render the full report.
     let clock = Clock::start();
     let renderer = Renderer::new()?;
-    let input = ReportInput {
-        catalogue: &config.catalogue,
-        period,
-        series: &metrics.series,
-        standards: &metrics.standards,
-        latest: &metrics.latest,
-        targets: &metrics.targets,
-        sources: &source_rows,
-        problems: &problem_rows,
-    };
+    let input = report_input(config, &metrics, &source_rows, &problem_rows);
     let full_view = report::build_view(&input, report::labels_for(config.language.code()), None)?;
     let html = renderer.report_html(&full_view)?;
     let report_path = {

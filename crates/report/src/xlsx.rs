@@ -86,18 +86,25 @@ pub fn tables_xlsx(input: &ReportInput<'_>, t: &Labels) -> Result<Vec<u8>, Repor
     let (gaps, progress, time_share, schedule, statuses, sources) =
         (tf.number("gap")?, tf.number("progress_pct")?, tf.number("time_pct")?, tf.number("schedule_gap_pp")?, tf.text("status")?, tf.text("target_source")?);
     let text = |v: &Option<String>| Cell::Text(v.clone().unwrap_or_default());
+    // The cells that say whose figure of what: entity code and name, indicator code, name and unit.
+    let identity = |code: &str, indicator_code: &Option<String>| -> Vec<Cell> {
+        let indicator = catalogue.indicators.get(indicator_code.as_deref().unwrap_or(""));
+        vec![
+            Cell::Text(code.to_string()),
+            Cell::Text(name_of(code)),
+            text(indicator_code),
+            Cell::Text(indicator.map_or(String::new(), |ind| ind.name.clone())),
+            Cell::Text(indicator.map_or(String::new(), |ind| ind.unit.clone())),
+        ]
+    };
     let mut rows = Vec::new();
     for i in 0..input.targets.height() {
         let code = entities[i].clone().unwrap_or_default();
         let indicator = catalogue.indicators.get(indicators[i].as_deref().unwrap_or(""));
         let decimals = indicator.map_or(2, |ind| ind.decimals);
         let target_decimals = if kinds[i].as_deref() == Some("growth") { 1 } else { decimals };
-        rows.push(vec![
-            Cell::Text(code.clone()),
-            Cell::Text(name_of(&code)),
-            text(&indicators[i]),
-            Cell::Text(indicator.map_or(String::new(), |ind| ind.name.clone())),
-            Cell::Text(indicator.map_or(String::new(), |ind| ind.unit.clone())),
+        let mut row = identity(&code, &indicators[i]);
+        row.extend([
             text(&kinds[i]),
             text(&comparators[i]),
             Cell::Number(targets[i], target_decimals),
@@ -113,6 +120,7 @@ pub fn tables_xlsx(input: &ReportInput<'_>, t: &Labels) -> Result<Vec<u8>, Repor
             Cell::Text(status_label(statuses[i].as_deref().unwrap_or(""), t).to_string()),
             text(&sources[i]),
         ]);
+        rows.push(row);
     }
     let headers = [
         "entity", t.entity, "indicator", t.indicator, t.unit, "kind", "comparator", t.target, t.deadline, t.base, t.base, t.period, t.value, t.gap,
@@ -131,12 +139,8 @@ pub fn tables_xlsx(input: &ReportInput<'_>, t: &Labels) -> Result<Vec<u8>, Repor
         let indicator = catalogue.indicators.get(indicators[i].as_deref().unwrap_or(""));
         let decimals = indicator.map_or(2, |ind| ind.decimals);
         let points = indicator.is_some_and(|ind| ind.kind.changes_in_points());
-        rows.push(vec![
-            Cell::Text(code.clone()),
-            Cell::Text(name_of(&code)),
-            text(&indicators[i]),
-            Cell::Text(indicator.map_or(String::new(), |ind| ind.name.clone())),
-            Cell::Text(indicator.map_or(String::new(), |ind| ind.unit.clone())),
+        let mut row = identity(&code, &indicators[i]);
+        row.extend([
             text(&periods[i]),
             Cell::Number(values[i], decimals),
             Cell::Number(growth[i], if points { decimals } else { 1 }),
@@ -145,6 +149,7 @@ pub fn tables_xlsx(input: &ReportInput<'_>, t: &Labels) -> Result<Vec<u8>, Repor
             Cell::Number(averages[i], decimals),
             text(&sources[i]),
         ]);
+        rows.push(row);
     }
     let headers = ["entity", t.entity, "indicator", t.indicator, t.unit, t.period, t.value, t.yoy, t.base, t.change_since_base, t.avg_change, t.source];
     write_sheet(&mut workbook, latest_sheet, &headers, &rows)?;
