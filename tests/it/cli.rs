@@ -116,6 +116,9 @@ fn an_explicit_period_reports_what_was_known_then() {
     let row = &report[row_start..row_start + report[row_start..].find("</tr>").unwrap()];
     assert!(row.contains("32.50") && row.contains("30.4") && row.contains("66.7"), "{row}");
     assert!(row.contains("data-status=\"insufficient\""), "{row}");
+    // The headline's key figures lead with the most senior entity's target: the five towns together.
+    let key = &report[report.find("id=\"key-figures\"").expect("key figures")..];
+    assert!(key[..key.find("</div>\n  </div>").unwrap_or(key.len())].contains("嘉兴五个特色小镇 · 固定资产投资（2015-08）"), "{}", &key[..400.min(key.len())]);
     assert!(!report.contains("45.06"), "a figure of 2015-09 leaked into the 2015-08 report");
 
     // A month later the plan row carries a trend chart: two points and the dashed plan line.

@@ -48,6 +48,7 @@ pub struct View {
     pub title: String,
     pub lead: String,
     pub headline: Vec<HeadlineFigure>,
+    pub key_figures: Vec<KeyFigure>,
     pub status_counts: Vec<StatusCount>,
     pub alerts: Vec<TargetRow>,
     /// Data problems at level error, shown among the alerts.
@@ -64,6 +65,19 @@ pub struct View {
 pub struct HeadlineFigure {
     pub label: String,
     pub value: String,
+}
+
+/// A key figure at the top of the report: a target's latest value, its growth and its status.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyFigure {
+    pub entity_name: String,
+    pub indicator_name: String,
+    pub value: String,
+    pub unit: String,
+    pub period: String,
+    pub growth: String,
+    pub status: String,
+    pub status_label: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -455,6 +469,42 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
         .min_by(|a, b| a.schedule_gap.parse::<f64>().unwrap_or(0.0).total_cmp(&b.schedule_gap.parse::<f64>().unwrap_or(0.0)))
         .map(|r| format!("{}{}", r.entity_name, r.indicator_name));
     let lead = t.lead(target_rows.len(), assessed, fine, worst.as_deref());
+    // Key figures: the targets of the most senior entities that have a value (at most six).
+    let seniority = |code: &str| {
+        use contract::Level::*;
+        match catalogue.entities.get(code).map(|e| e.level) {
+            Some(Nation) => 0,
+            Some(Province) => 1,
+            Some(Prefecture) => 2,
+            Some(Group) => 3,
+            Some(County) => 4,
+            Some(Pilot) => 5,
+            _ => 6,
+        }
+    };
+    let growth_of: BTreeMap<(String, String), String> = (0..input.latest.height())
+        .filter_map(|i| {
+            let indicator = catalogue.indicators.get(l_indicators[i].as_deref()?)?;
+            let growth = growth_text(l_growth[i], indicator.kind.changes_in_points(), indicator.decimals, &t);
+            Some(((l_entities[i].clone()?, indicator.code.clone()), growth))
+        })
+        .collect();
+    let mut senior: Vec<&TargetRow> = target_rows.iter().filter(|r| !r.value.is_empty()).collect();
+    senior.sort_by_key(|r| seniority(&r.entity));
+    let key_figures: Vec<KeyFigure> = senior
+        .into_iter()
+        .take(6)
+        .map(|r| KeyFigure {
+            entity_name: r.entity_name.clone(),
+            indicator_name: r.indicator_name.clone(),
+            value: r.value.clone(),
+            unit: r.unit.clone(),
+            period: r.period.clone(),
+            growth: growth_of.get(&(r.entity.clone(), r.indicator.clone())).cloned().unwrap_or_default(),
+            status: r.status.clone(),
+            status_label: r.status_label.clone(),
+        })
+        .collect();
     let headline = vec![
         HeadlineFigure { label: t.targets_tracked.to_string(), value: target_rows.len().to_string() },
         HeadlineFigure { label: t.targets_fine.to_string(), value: fine.to_string() },
@@ -467,6 +517,7 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
         period: input.period.to_string(),
         lead,
         headline,
+        key_figures,
         status_counts,
         data_alerts: input.problems.iter().filter(|p| p.level == "error").cloned().collect(),
         alerts,
