@@ -72,7 +72,7 @@ pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, Pip
     findings.extend(crate::revision_findings(&batch.revisions));
     findings.extend(metrics.findings.iter().cloned());
     let quality = transform::findings_frame(&findings)
-        .map_err(|error| PipelineError::Transform(transform::TransformError::Polars { stage: "quality findings", error }))?;
+        .map_err(crate::polars_stage("quality findings"))?;
 
     let extension = if request.parquet { "parquet" } else { "csv" };
     let mut files = Vec::new();

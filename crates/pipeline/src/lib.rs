@@ -117,9 +117,19 @@ fn display_path(config: &Config, path: &Path) -> String {
     path.strip_prefix(root).map_or_else(|_| path.display().to_string(), |p| p.display().to_string())
 }
 
+/// Maps a Polars error of a pipeline step to the engine's error, naming the step.
+pub(crate) fn polars_stage(stage: &'static str) -> impl FnOnce(polars::prelude::PolarsError) -> PipelineError {
+    move |error| PipelineError::Transform(transform::TransformError::Polars { stage, error })
+}
+
+/// How to read a configured CSV source.
+fn csv_options(source: &config::Source) -> CsvOptions<'_> {
+    let SourceKind::Csv { path, encoding } = &source.kind;
+    CsvOptions { name: &source.name, path, gb18030: *encoding == config::Encoding::Gb18030, max_bad_row_share: source.max_bad_row_share }
+}
+
 /// The revisions a source's own vintages show, as data-quality findings.
 pub(crate) fn revision_findings(revisions: &[ingest::Revision]) -> Vec<transform::Finding> {
-    let shown = |v: Option<f64>| v.map_or_else(|| "empty".to_string(), |v| v.to_string());
     revisions
         .iter()
         .map(|r| transform::Finding {
@@ -128,14 +138,7 @@ pub(crate) fn revision_findings(revisions: &[ingest::Revision]) -> Vec<transform
             entity: Some(r.entity.clone()),
             indicator: Some(r.indicator.clone()),
             period: Some(r.period.clone()),
-            message: format!(
-                "{}: revised from {} (vintage {}) to {} (vintage {})",
-                r.place,
-                shown(r.old_value),
-                r.old_vintage,
-                shown(r.new_value),
-                r.new_vintage
-            ),
+            message: format!("{}: {}", r.place, transform::revision_message(r.old_value, &r.old_vintage, r.new_value, &r.new_vintage)),
         })
         .collect()
 }
@@ -221,9 +224,7 @@ pub fn preview(config: &Config, period: Option<Period>, address: &str, now: chro
     let mut problems = Vec::new();
     let mut frames = Vec::new();
     for source in &config.sources {
-        let SourceKind::Csv { path, encoding } = &source.kind;
-        let options = CsvOptions { name: &source.name, path, gb18030: *encoding == config::Encoding::Gb18030, max_bad_row_share: source.max_bad_row_share };
-        match ingest::read_csv_source(&options, &config.catalogue) {
+        match ingest::read_csv_source(&csv_options(source), &config.catalogue) {
             Err(error) => problems.push(error.to_string()),
             Ok(batch) => {
                 problems.extend(batch.issues.iter().map(ToString::to_string));
@@ -239,7 +240,7 @@ pub fn preview(config: &Config, period: Option<Period>, address: &str, now: chro
     }
     let observations = polars::prelude::concat(frames, polars::prelude::UnionArgs::default())
         .and_then(polars::prelude::LazyFrame::collect)
-        .map_err(|error| PipelineError::Transform(transform::TransformError::Polars { stage: "combining sources", error }))?;
+        .map_err(polars_stage("combining sources"))?;
     let period = match period {
         Some(period) => period,
         None => transform::latest_period(&observations).ok_or(PipelineError::NoData)?,
@@ -357,13 +358,8 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
     for source in &config.sources {
         let span = info_span!("ingest", source = %source.name, rows = tracing::field::Empty, set_aside = tracing::field::Empty);
         let _entered = span.enter();
-        let SourceKind::Csv { path, encoding } = &source.kind;
-        let options = CsvOptions {
-            name: &source.name,
-            path,
-            gb18030: *encoding == config::Encoding::Gb18030,
-            max_bad_row_share: source.max_bad_row_share,
-        };
+        let options = csv_options(source);
+        let SourceKind::Csv { path, .. } = &source.kind;
         let shown_path = display_path(config, path);
         match ingest::read_csv_source(&options, &config.catalogue) {
             Err(error) => {
@@ -395,9 +391,7 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
                         let mut findings = revision_findings(&batch.revisions);
                         if warehouse.current_path(&source.name).exists() {
                             let previous = warehouse.current(&[source.name.as_str()])?;
-                            findings.extend(transform::revisions(&previous, &batch.frame).map_err(|error| {
-                                PipelineError::Transform(transform::TransformError::Polars { stage: "revisions", error })
-                            })?);
+                            findings.extend(transform::revisions(&previous, &batch.frame).map_err(polars_stage("revisions"))?);
                         }
                         record_findings(ledger, run_id, &findings, &mut problem_rows)?;
                         warehouse.accept(&batch)?;

@@ -132,6 +132,11 @@ fn run_blocking(config: config::Config, request: pipeline::RunRequest) -> anyhow
     Ok(runtime.block_on(async move { tokio::task::spawn_blocking(move || pipeline::run_period(&config, &request)).await })??)
 }
 
+/// Parses an optional period flag, naming the flag in the error.
+fn parse_period(text: Option<String>, flag: &'static str) -> anyhow::Result<Option<contract::Period>> {
+    Ok(text.map(|p| p.parse::<contract::Period>()).transpose().with_context(|| flag)?)
+}
+
 fn load_config(path: &PathBuf) -> anyhow::Result<config::Config> {
     Ok(config::Config::load(path, &config::Environment::from_process())?)
 }
@@ -152,8 +157,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Compute { observations, indicators, targets, entities, standards, out, format, period, base_period } => {
-            let period = period.map(|p| p.parse::<contract::Period>().with_context(|| "--period")).transpose()?;
-            let base_period = base_period.map(|p| p.parse::<contract::Period>().with_context(|| "--base-period")).transpose()?;
+            let period = parse_period(period, "--period")?;
+            let base_period = parse_period(base_period, "--base-period")?;
             let outcome = pipeline::compute_files(&pipeline::ComputeRequest {
                 observations: &observations,
                 indicators: &indicators,
@@ -175,10 +180,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(if outcome.rows_set_aside > 0 { 1 } else { 0 })
         }
         Command::Resend { period, failed_only, to } => {
-            let period = period.parse::<contract::Period>().with_context(|| "--period")?;
+            let period = parse_period(Some(period), "--period")?;
             let config = load_config(&cli.config)?;
             let request = pipeline::RunRequest {
-                period: Some(period),
+                period,
                 trigger: pipeline::Trigger::Cli,
                 force: !failed_only,
                 wait: false,
@@ -251,7 +256,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Preview { period, recipient } => {
-            let period = period.map(|p| p.parse::<contract::Period>().with_context(|| "--period")).transpose()?;
+            let period = parse_period(period, "--period")?;
             let config = load_config(&cli.config)?;
             let outcome = pipeline::preview(&config, period, &recipient, chrono::Utc::now())?;
             println!("period {}: what {recipient} would receive", outcome.period);
@@ -263,9 +268,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Run { period, force, wait } => {
-            let period = period
-                .map(|p| p.parse::<contract::Period>().with_context(|| "--period"))
-                .transpose()?;
+            let period = parse_period(period, "--period")?;
             let config = load_config(&cli.config)?;
             let request =
                 pipeline::RunRequest { period, trigger: pipeline::Trigger::Cli, force, wait, only: Vec::new(), failed_only: false, now: chrono::Utc::now() };

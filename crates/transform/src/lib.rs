@@ -13,7 +13,7 @@ use contract::{Catalogue, Period};
 use polars::prelude::*;
 
 pub use frames::{indicator_frame, target_frame};
-pub use quality::{Finding, QUALITY_COLUMNS, findings_frame, revisions};
+pub use quality::{Finding, QUALITY_COLUMNS, findings_frame, revision_message, revisions};
 pub use standards::STANDARD_COLUMNS;
 
 /// Column names of the outputs.

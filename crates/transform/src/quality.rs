@@ -159,6 +159,12 @@ pub fn quality(series: &DataFrame, period: Period, settings: &Settings) -> Polar
     Ok(findings)
 }
 
+/// How a revision reads in findings: `revised from 100 (vintage a) to 104 (vintage b)`.
+pub fn revision_message(old: Option<f64>, old_vintage: &str, new: Option<f64>, new_vintage: &str) -> String {
+    let shown = |v: Option<f64>| v.map_or_else(|| "empty".to_string(), |v| v.to_string());
+    format!("revised from {} (vintage {old_vintage}) to {} (vintage {new_vintage})", shown(old), shown(new))
+}
+
 /// Values of `current` that differ from `previous` (an earlier vintage of the same source), as
 /// `revision` findings; keys present in only one of them are not revisions.
 pub fn revisions(previous: &DataFrame, current: &DataFrame) -> PolarsResult<Vec<Finding>> {
@@ -180,7 +186,6 @@ pub fn revisions(previous: &DataFrame, current: &DataFrame) -> PolarsResult<Vec<
     let (entities, indicators, periods) = (strings(&changed, ENTITY)?, strings(&changed, INDICATOR)?, strings(&changed, PERIOD)?);
     let (old, new) = (numbers(&changed, "_old_value")?, numbers(&changed, VALUE)?);
     let (old_vintage, new_vintage) = (strings(&changed, "_old_vintage")?, strings(&changed, VINTAGE)?);
-    let shown = |v: Option<f64>| v.map_or_else(|| "empty".to_string(), |v| v.to_string());
     Ok((0..changed.height())
         .map(|i| Finding {
             level: "warn",
@@ -188,13 +193,7 @@ pub fn revisions(previous: &DataFrame, current: &DataFrame) -> PolarsResult<Vec<
             entity: entities[i].clone(),
             indicator: indicators[i].clone(),
             period: periods[i].clone(),
-            message: format!(
-                "revised from {} (vintage {}) to {} (vintage {})",
-                shown(old[i]),
-                old_vintage[i].clone().unwrap_or_default(),
-                shown(new[i]),
-                new_vintage[i].clone().unwrap_or_default()
-            ),
+            message: revision_message(old[i], old_vintage[i].as_deref().unwrap_or(""), new[i], new_vintage[i].as_deref().unwrap_or("")),
         })
         .collect())
 }
