@@ -1,8 +1,10 @@
 """A real SMTP server (aiosmtpd) that refuses one recipient while a marker file exists.
 
-Usage: smtp_refusing.py PORT REFUSED_ADDRESS LOG_FILE MARKER_FILE
-Each accepted message appends its recipients to LOG_FILE, one message a line.
+Usage: smtp_refusing.py PORT REFUSED_ADDRESS LOG_FILE MARKER_FILE [DELAY_SECONDS]
+Each accepted message appends its recipients to LOG_FILE, one message a line. With a delay,
+each message is held that long before it is accepted (a slow relay, to stop a run mid-delivery).
 """
+import asyncio
 import os
 import sys
 import time
@@ -10,6 +12,7 @@ import time
 from aiosmtpd.controller import Controller
 
 port, refused, log_file, marker = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+delay = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
 
 
 class Handler:
@@ -20,6 +23,8 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if delay:
+            await asyncio.sleep(delay)
         with open(log_file, "a", encoding="utf-8") as log:
             log.write(" ".join(envelope.rcpt_tos) + "\n")
         return "250 Message accepted for delivery"

@@ -3,10 +3,12 @@
 mod browser;
 mod cli;
 mod contract;
+
 mod engine;
 mod invalid;
 mod properties;
 mod published;
+mod serve;
 mod smtp;
 mod tables;
 

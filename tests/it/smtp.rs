@@ -53,7 +53,7 @@ fn smtp_delivery_sends_each_recipient_one_message_once() {
 }
 
 /// Sets the delivery retries and backoff of a demo project.
-fn set_retries(project: &DemoProject, retries: u32, backoff_ms: u64) {
+pub(crate) fn set_retries(project: &DemoProject, retries: u32, backoff_ms: u64) {
     let path = project.path("config/townpulse.toml");
     let config = std::fs::read_to_string(&path).unwrap();
     let config = config.replace(
@@ -64,7 +64,7 @@ fn set_retries(project: &DemoProject, retries: u32, backoff_ms: u64) {
 }
 
 /// A port with nothing listening on it (bound, then released).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -139,35 +139,65 @@ fn an_unreachable_smtp_server_is_a_reported_problem_and_nothing_is_marked_sent()
 }
 
 /// Python with aiosmtpd, which `.ci/run` installs; without it the test says it did not run (and fails under CI).
-fn aiosmtpd_python() -> Option<&'static str> {
+fn aiosmtpd_python(test: &str) -> Option<&'static str> {
     let ok = std::process::Command::new("python3").args(["-c", "import aiosmtpd"]).output().is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(std::env::var("CI").is_err(), "aiosmtpd is required under CI (python3 -m pip install aiosmtpd) but was not found");
+        eprintln!("NOT RUN: {test}: python3 with aiosmtpd not found (python3 -m pip install aiosmtpd)");
+    }
     ok.then_some("python3")
+}
+
+/// A real SMTP server (aiosmtpd, `tests/data/smtp_refusing.py`) on loopback: it refuses
+/// `refused` while `marker` exists, holds each message `delay_s` seconds, and logs each
+/// accepted message's recipients, a line a message. Killed on drop.
+pub(crate) struct PySmtp {
+    child: std::process::Child,
+    pub port: u16,
+    pub log: std::path::PathBuf,
+}
+
+impl PySmtp {
+    pub(crate) fn start(test: &str, dir: &std::path::Path, refused: &str, marker: &std::path::Path, delay_s: f64) -> Option<PySmtp> {
+        let python = aiosmtpd_python(test)?;
+        let log = dir.join("received.log");
+        let port = free_port();
+        let mut child = std::process::Command::new(python)
+            .arg(crate::project_dir().join("tests/data/smtp_refusing.py"))
+            .args([port.to_string().as_str(), refused])
+            .arg(&log)
+            .arg(marker)
+            .arg(delay_s.to_string())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut ready = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut ready).unwrap();
+        assert_eq!(ready.trim(), "ready");
+        Some(PySmtp { child, port, log })
+    }
+
+    /// The recipients of each accepted message, in order.
+    pub(crate) fn received(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log).unwrap_or_default().lines().map(str::to_string).collect()
+    }
+}
+
+impl Drop for PySmtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 #[test]
 fn a_refused_recipient_is_recorded_the_others_delivered_and_resend_failed_only_sends_just_that_one() {
-    let Some(python) = aiosmtpd_python() else {
-        assert!(std::env::var("CI").is_err(), "aiosmtpd is required under CI (python3 -m pip install aiosmtpd) but was not found");
-        eprintln!("NOT RUN: a_refused_recipient…: python3 with aiosmtpd not found (python3 -m pip install aiosmtpd)");
-        return;
-    };
     let temp = tempfile::tempdir().unwrap();
-    let (log, marker) = (temp.path().join("received.log"), temp.path().join("refuse"));
+    let marker = temp.path().join("refuse");
     std::fs::write(&marker, "").unwrap();
-    let port = free_port();
-    let mut server = std::process::Command::new(python)
-        .arg(crate::project_dir().join("tests/data/smtp_refusing.py"))
-        .args([port.to_string().as_str(), "tjj@jiaxing.example.gov.cn"])
-        .arg(&log)
-        .arg(&marker)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.take().unwrap()), &mut ready).unwrap();
-    assert_eq!(ready.trim(), "ready");
-
+    let Some(server) = PySmtp::start("a_refused_recipient…", temp.path(), "tjj@jiaxing.example.gov.cn", &marker, 0.0) else { return };
+    let (port, log) = (server.port, server.log.clone());
     let project = DemoProject::new();
     set_retries(&project, 3, 10);
     let url = format!("smtp://127.0.0.1:{port}");
@@ -188,8 +218,6 @@ fn a_refused_recipient_is_recorded_the_others_delivered_and_resend_failed_only_s
     assert_eq!(resent.status.code(), Some(0), "{}", text(&resent));
     let received = std::fs::read_to_string(&log).unwrap();
     assert_eq!(received.lines().collect::<Vec<_>>()[3..], ["tjj@jiaxing.example.gov.cn"], "{received}");
-    let _ = server.kill();
-    let _ = server.wait();
 }
 
 #[test]

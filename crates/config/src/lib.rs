@@ -47,8 +47,9 @@ struct RawConfig {
     delivery: RawDelivery,
     #[serde(default)]
     recipients: Vec<RawRecipient>,
+    /// Scheduled jobs for `townpulse serve`.
     #[serde(default)]
-    schedule: Option<RawSchedule>,
+    jobs: Vec<RawJob>,
     #[serde(default)]
     assessment: Option<RawAssessment>,
 }
@@ -144,14 +145,28 @@ struct RawRecipient {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawSchedule {
+struct RawJob {
+    name: String,
     /// Six fields, seconds first: `0 0 9 5 * *` is 09:00 on the 5th.
     cron: String,
+    /// Default: the configuration's `time_zone`.
     #[serde(default)]
     time_zone: Option<String>,
+    /// Which period a fire reports: `previous_month` (default), `previous_quarter`, `previous_year`.
+    #[serde(default)]
+    period: Option<String>,
     /// `all`, `latest` or `none`: which missed periods to run when the daemon starts.
     #[serde(default = "default_catch_up")]
     catch_up: String,
+    /// How often a failed run is tried again (default 2).
+    #[serde(default)]
+    retries: Option<u32>,
+    /// The first wait before a retry, doubled each time (default 60).
+    #[serde(default)]
+    retry_backoff_s: Option<u64>,
+    /// Operators emailed when a run finally fails.
+    #[serde(default)]
+    notify: Vec<String>,
 }
 
 fn default_catch_up() -> String {
@@ -173,7 +188,7 @@ pub struct Config {
     pub output: Output,
     pub delivery: Delivery,
     pub recipients: Vec<Recipient>,
-    pub schedule: Option<Schedule>,
+    pub jobs: Vec<Job>,
     pub assessment: Assessment,
 }
 
@@ -261,11 +276,40 @@ pub struct Recipient {
     pub language: Language,
 }
 
+/// A scheduled job of `townpulse serve`.
 #[derive(Debug, Clone)]
-pub struct Schedule {
+pub struct Job {
+    pub name: String,
+    /// Six fields, seconds first, checked to parse.
     pub cron: String,
     pub time_zone: chrono_tz::Tz,
+    pub period: PeriodRule,
     pub catch_up: CatchUp,
+    pub retries: u32,
+    pub retry_backoff: std::time::Duration,
+    pub notify: Vec<String>,
+}
+
+/// Which period a job's fire reports, from the fire's date in the job's time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeriodRule {
+    PreviousMonth,
+    PreviousQuarter,
+    PreviousYear,
+}
+
+impl PeriodRule {
+    /// The period reported by a fire on `date` (local to the job's time zone).
+    pub fn period_for(self, date: chrono::NaiveDate) -> contract::Period {
+        use chrono::Datelike;
+        use contract::Period;
+        let (year, month) = (date.year(), date.month() as u8);
+        match self {
+            PeriodRule::PreviousMonth => Period::Month(year, month).previous(),
+            PeriodRule::PreviousQuarter => Period::Quarter(year, (month - 1) / 3 + 1).previous(),
+            PeriodRule::PreviousYear => Period::Year(year - 1),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,6 +372,26 @@ fn toml_message(text: &str, error: &toml::de::Error) -> String {
         Some(line) => format!("line {line}: {message}"),
         None => message,
     }
+}
+
+/// Parses a six-field cron expression (seconds first), as the scheduler will.
+pub fn parse_cron(text: &str) -> Result<croner::Cron, String> {
+    if text.split_whitespace().count() != 6 {
+        return Err(format!("expected six fields, seconds first (like `0 0 9 5 * *`), got {text:?}"));
+    }
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .build()
+        .parse(text)
+        .map_err(|e| format!("{text:?} is not a valid cron expression: {e}"))
+}
+
+fn looks_like_address(text: &str) -> bool {
+    text.split_once('@').is_some_and(|(user, host)| !user.is_empty() && !host.is_empty()) && !text.contains(char::is_whitespace)
+}
+
+fn check_cron(text: &str) -> Result<(), String> {
+    parse_cron(text).map(|_| ())
 }
 
 fn read_catalogue_file(path: &Path, problems: &mut Vec<String>, key: &str) -> String {
@@ -429,7 +493,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, env: &Environment) -> Resu
     let mut addresses = BTreeSet::new();
     for (index, recipient) in raw.recipients.into_iter().enumerate() {
         let label = format!("recipients[{index}] {:?}", recipient.address);
-        if !recipient.address.contains('@') || recipient.address.contains(char::is_whitespace) {
+        if !looks_like_address(&recipient.address) {
             problems.push(format!("{label}: `address` is not an email address"));
         }
         if !addresses.insert(recipient.address.to_ascii_lowercase()) {
@@ -455,26 +519,56 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, env: &Environment) -> Resu
         recipients.push(Recipient { address: recipient.address, name: recipient.name, follows: recipient.follows, language: recipient_language });
     }
 
-    let schedule = raw.schedule.map(|schedule| {
-        if schedule.cron.split_whitespace().count() != 6 {
-            problems.push(format!("schedule.cron: expected six fields, seconds first (like `0 0 9 5 * *`), got {:?}", schedule.cron));
+    let mut jobs: Vec<Job> = Vec::new();
+    for (index, job) in raw.jobs.into_iter().enumerate() {
+        let label = format!("jobs[{index}] ({:?})", job.name);
+        if job.name.trim().is_empty() {
+            problems.push(format!("jobs[{index}].name: must not be empty"));
+        } else if jobs.iter().any(|j| j.name == job.name) || job.name == "cli" {
+            problems.push(format!("{label}.name: {:?} is used twice (or is the reserved name `cli`)", job.name));
         }
-        let zone_text = schedule.time_zone.unwrap_or_else(|| raw.time_zone.clone());
+        if let Err(message) = check_cron(&job.cron) {
+            problems.push(format!("{label}.cron: {message}"));
+        }
+        let zone_text = job.time_zone.unwrap_or_else(|| raw.time_zone.clone());
         let zone = zone_text.parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
-            problems.push(format!("schedule.time_zone: unknown time zone {zone_text:?}"));
+            problems.push(format!("{label}.time_zone: unknown time zone {zone_text:?} (expected a name like Asia/Shanghai)"));
             time_zone
         });
-        let catch_up = match schedule.catch_up.as_str() {
+        let period = match job.period.as_deref().unwrap_or("previous_month") {
+            "previous_month" => PeriodRule::PreviousMonth,
+            "previous_quarter" => PeriodRule::PreviousQuarter,
+            "previous_year" => PeriodRule::PreviousYear,
+            other => {
+                problems.push(format!("{label}.period: expected previous_month, previous_quarter or previous_year, got {other:?}"));
+                PeriodRule::PreviousMonth
+            }
+        };
+        let catch_up = match job.catch_up.as_str() {
             "all" => CatchUp::All,
             "latest" => CatchUp::Latest,
             "none" => CatchUp::None,
             other => {
-                problems.push(format!("schedule.catch_up: expected all, latest or none, got {other:?}"));
+                problems.push(format!("{label}.catch_up: expected all, latest or none, got {other:?}"));
                 CatchUp::Latest
             }
         };
-        Schedule { cron: schedule.cron, time_zone: zone, catch_up }
-    });
+        for address in &job.notify {
+            if !looks_like_address(address) {
+                problems.push(format!("{label}.notify: {address:?} is not an email address"));
+            }
+        }
+        jobs.push(Job {
+            name: job.name,
+            cron: job.cron,
+            time_zone: zone,
+            period,
+            catch_up,
+            retries: job.retries.unwrap_or(2),
+            retry_backoff: std::time::Duration::from_secs(job.retry_backoff_s.unwrap_or(60)),
+            notify: job.notify,
+        });
+    }
 
     let raw_assessment = raw.assessment.unwrap_or(RawAssessment {
         on_track: None,
@@ -543,7 +637,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, env: &Environment) -> Resu
             retry_backoff: std::time::Duration::from_millis(raw.delivery.retry_backoff_ms.unwrap_or(1000)),
         },
         recipients,
-        schedule,
+        jobs,
         assessment,
     })
 }

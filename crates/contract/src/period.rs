@@ -113,6 +113,17 @@ impl Period {
         }
     }
 
+    /// The period just after this one, at the same frequency.
+    pub fn next(self) -> Period {
+        match self {
+            Period::Year(y) => Period::Year(y + 1),
+            Period::Quarter(y, 4) => Period::Quarter(y + 1, 1),
+            Period::Quarter(y, q) => Period::Quarter(y, q + 1),
+            Period::Month(y, 12) => Period::Month(y + 1, 1),
+            Period::Month(y, m) => Period::Month(y, m + 1),
+        }
+    }
+
     /// Builds a period from the frame encoding (`freq` code, year, sub).
     pub fn from_parts(frequency: Frequency, year: i32, sub: i32) -> Option<Period> {
         let sub = u8::try_from(sub).ok()?;

@@ -48,6 +48,8 @@ impl DeliveryState {
 pub struct RunSummary {
     pub id: RunId,
     pub period: String,
+    /// The scheduled job that ran it, or `cli` for an operator's command.
+    pub job: String,
     pub trigger: String,
     pub state: String,
     pub exit_code: Option<i64>,
@@ -125,6 +127,10 @@ CREATE TABLE IF NOT EXISTS deliveries (
     at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_key ON deliveries(period, recipient);
+CREATE TABLE IF NOT EXISTS jobs (
+    name TEXT PRIMARY KEY,
+    first_seen TEXT NOT NULL
+);
 ";
 
 impl Ledger {
@@ -148,6 +154,12 @@ impl Ledger {
         if !has_checksum {
             connection.execute_batch("ALTER TABLE deliveries ADD COLUMN content_sha256 TEXT NOT NULL DEFAULT ''").map_err(error)?;
         }
+        // Ledgers created before runs recorded their job.
+        let has_job =
+            connection.prepare("SELECT 1 FROM pragma_table_info('runs') WHERE name = 'job'").and_then(|mut s| s.exists([])).map_err(error)?;
+        if !has_job {
+            connection.execute_batch("ALTER TABLE runs ADD COLUMN job TEXT NOT NULL DEFAULT 'cli'").map_err(error)?;
+        }
         Ok(Ledger { path: path_text, connection })
     }
 
@@ -163,11 +175,46 @@ impl Ledger {
             .map_err(self.error())
     }
 
-    pub fn begin_run(&self, period: &str, trigger: &str, now: &str) -> Result<RunId, LedgerError> {
+    pub fn begin_run(&self, period: &str, job: &str, trigger: &str, now: &str) -> Result<RunId, LedgerError> {
         self.connection
-            .execute("INSERT INTO runs (period, trigger, started_at, state) VALUES (?1, ?2, ?3, 'running')", params![period, trigger, now])
+            .execute(
+                "INSERT INTO runs (period, job, trigger, started_at, state) VALUES (?1, ?2, ?3, ?4, 'running')",
+                params![period, job, trigger, now],
+            )
             .map_err(self.error())?;
         Ok(self.connection.last_insert_rowid())
+    }
+
+    /// When the daemon first saw `job` (recording `now` the first time): the start of its schedule.
+    pub fn job_first_seen(&self, job: &str, now: &str) -> Result<String, LedgerError> {
+        self.connection.execute("INSERT OR IGNORE INTO jobs (name, first_seen) VALUES (?1, ?2)", params![job, now]).map_err(self.error())?;
+        self.connection.query_row("SELECT first_seen FROM jobs WHERE name = ?1", params![job], |row| row.get(0)).map_err(self.error())
+    }
+
+    /// The run that completed `period` (done, with or without problems), if any: the run key.
+    pub fn done_run(&self, period: &str) -> Result<Option<RunId>, LedgerError> {
+        self.connection
+            .query_row(
+                "SELECT id FROM runs WHERE period = ?1 AND state IN ('done', 'done_with_problems') ORDER BY id DESC LIMIT 1",
+                params![period],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(self.error())
+    }
+
+    /// Periods a job started but did not complete (failed, interrupted or abandoned), and that no
+    /// later run completed: the next start finishes them.
+    pub fn unfinished_periods(&self, job: &str) -> Result<Vec<String>, LedgerError> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT DISTINCT period FROM runs WHERE job = ?1 AND state IN ('failed', 'interrupted', 'abandoned')
+                 AND period NOT IN (SELECT period FROM runs WHERE state IN ('done', 'done_with_problems')) ORDER BY period",
+            )
+            .map_err(self.error())?;
+        let rows = statement.query_map(params![job], |row| row.get(0)).map_err(self.error())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.error())
     }
 
     /// Records the period a run turned out to report (when it was not known at the start).
@@ -262,32 +309,52 @@ impl Ledger {
         Ok(())
     }
 
-    /// The most recent runs, newest first.
-    pub fn recent_runs(&self, limit: usize) -> Result<Vec<RunSummary>, LedgerError> {
-        let mut statement = self
-            .connection
-            .prepare("SELECT id, period, trigger, state, exit_code, started_at, finished_at, error FROM runs ORDER BY id DESC LIMIT ?1")
-            .map_err(self.error())?;
+    fn runs_where(&self, condition: &str, values: &[&dyn rusqlite::ToSql]) -> Result<Vec<RunSummary>, LedgerError> {
+        let sql = format!("SELECT id, period, job, trigger, state, exit_code, started_at, finished_at, error FROM runs {condition}");
+        let mut statement = self.connection.prepare(&sql).map_err(self.error())?;
         let rows = statement
-            .query_map(params![limit as i64], |row| {
+            .query_map(values, |row| {
                 Ok(RunSummary {
                     id: row.get(0)?,
                     period: row.get(1)?,
-                    trigger: row.get(2)?,
-                    state: row.get(3)?,
-                    exit_code: row.get(4)?,
-                    started_at: row.get(5)?,
-                    finished_at: row.get(6)?,
-                    error: row.get(7)?,
+                    job: row.get(2)?,
+                    trigger: row.get(3)?,
+                    state: row.get(4)?,
+                    exit_code: row.get(5)?,
+                    started_at: row.get(6)?,
+                    finished_at: row.get(7)?,
+                    error: row.get(8)?,
                 })
             })
             .map_err(self.error())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.error())
     }
 
+    /// The most recent runs, newest first.
+    pub fn recent_runs(&self, limit: usize) -> Result<Vec<RunSummary>, LedgerError> {
+        self.runs_where("ORDER BY id DESC LIMIT ?1", &[&(limit as i64)])
+    }
+
+    /// Every run of `period`, oldest first.
+    pub fn runs_of_period(&self, period: &str) -> Result<Vec<RunSummary>, LedgerError> {
+        self.runs_where("WHERE period = ?1 ORDER BY id", &[&period])
+    }
+
+    /// The latest run of each job (`cli` for operators' commands), by job name.
+    pub fn latest_run_per_job(&self) -> Result<Vec<RunSummary>, LedgerError> {
+        self.runs_where("WHERE id IN (SELECT MAX(id) FROM runs GROUP BY job) ORDER BY job", &[])
+    }
+
     /// The stages, inputs, problems and deliveries of the latest run, if any.
     pub fn latest_run_details(&self) -> Result<Option<RunDetails>, LedgerError> {
-        let Some(run) = self.recent_runs(1)?.into_iter().next() else { return Ok(None) };
+        match self.recent_runs(1)?.into_iter().next() {
+            Some(run) => self.run_details(run).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The stages, inputs, problems and deliveries of a run.
+    pub fn run_details(&self, run: RunSummary) -> Result<RunDetails, LedgerError> {
         let query = |sql: &str| -> Result<Vec<Vec<rusqlite::types::Value>>, LedgerError> {
             let mut statement = self.connection.prepare(sql).map_err(self.error())?;
             let width = statement.column_count();
@@ -319,7 +386,7 @@ impl Ledger {
             .iter()
             .map(|r| (text(&r[0]), text(&r[1]), Some(text(&r[2])).filter(|t| !t.is_empty())))
             .collect();
-        Ok(Some(RunDetails { run, stages, inputs, problems, deliveries }))
+        Ok(RunDetails { run, stages, inputs, problems, deliveries })
     }
 
     /// Counts the `sent` deliveries of a period.

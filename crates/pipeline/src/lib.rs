@@ -6,6 +6,8 @@
 mod compute;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use config::{Config, SourceKind, Transport};
@@ -23,8 +25,14 @@ pub use compute::{ComputeOutcome, ComputeRequest, compute_files};
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
+    /// An operator's `townpulse run` or `resend`.
     Cli,
+    /// A scheduled fire of a job.
     Cron,
+    /// A period the daemon missed while it was down, or did not complete, run at its start.
+    CatchUp,
+    /// `townpulse backfill`.
+    Backfill,
 }
 
 impl Trigger {
@@ -32,7 +40,44 @@ impl Trigger {
         match self {
             Trigger::Cli => "cli",
             Trigger::Cron => "cron",
+            Trigger::CatchUp => "catch_up",
+            Trigger::Backfill => "backfill",
         }
+    }
+}
+
+/// Told each stage's name as it starts.
+pub type StageCallback = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Ways for a caller to watch and stop a run: a stop flag checked between stages and between
+/// deliveries (never in the middle of a write), and a callback told each stage as it starts.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    pub stop: Option<Arc<AtomicBool>>,
+    pub on_stage: Option<StageCallback>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks").field("stop", &self.stop).field("on_stage", &self.on_stage.is_some()).finish()
+    }
+}
+
+impl Hooks {
+    fn stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
+    }
+
+    /// Enters `stage`: tells the watcher, or refuses with [`PipelineError::Interrupted`] when asked to stop.
+    fn enter(&self, stage: &'static str, current: &mut &'static str) -> Result<(), PipelineError> {
+        *current = stage;
+        if self.stopping() {
+            return Err(PipelineError::Interrupted { stage });
+        }
+        if let Some(on_stage) = &self.on_stage {
+            on_stage(stage);
+        }
+        Ok(())
     }
 }
 
@@ -41,7 +86,15 @@ impl Trigger {
 pub struct RunRequest {
     /// The period to report; `None` reports the latest period present in the data.
     pub period: Option<Period>,
+    /// The scheduled job asking, or `cli`.
+    pub job: String,
     pub trigger: Trigger,
+    /// Do nothing (fail with [`PipelineError::AlreadyDone`]) when a run already completed the
+    /// period: the run key of scheduled runs. Checked while holding the run lock.
+    pub skip_if_done: bool,
+    /// Send the summaries (false: compute and render only, as a backfill does by default).
+    pub deliver: bool,
+    pub hooks: Hooks,
     /// Re-render and re-send even what was already sent.
     pub force: bool,
     /// Wait for another run holding the lock to finish, instead of failing.
@@ -52,6 +105,25 @@ pub struct RunRequest {
     pub failed_only: bool,
     /// The time of the run, for the ledger and email dates (the only clock reading).
     pub now: chrono::DateTime<chrono::Utc>,
+}
+
+impl RunRequest {
+    /// An operator's run of `period` (default: the latest in the data): delivers, not forced.
+    pub fn cli(period: Option<Period>, now: chrono::DateTime<chrono::Utc>) -> RunRequest {
+        RunRequest {
+            period,
+            job: "cli".to_string(),
+            trigger: Trigger::Cli,
+            skip_if_done: false,
+            deliver: true,
+            hooks: Hooks::default(),
+            force: false,
+            wait: false,
+            only: Vec::new(),
+            failed_only: false,
+            now,
+        }
+    }
 }
 
 /// How a run ended, when it did not fail.
@@ -95,6 +167,22 @@ pub enum PipelineError {
     Locked { path: String, holder: String },
     #[error("run lock {path}: {error}")]
     Lock { path: String, error: std::io::Error },
+    #[error("period {period} was already completed by run {run_id}; nothing to do")]
+    AlreadyDone { period: String, run_id: i64 },
+    #[error("stopped before stage {stage}, as asked; the next run completes the period")]
+    Interrupted { stage: &'static str },
+    #[error("run {run_id} failed in stage {stage}: {error}")]
+    Failed { run_id: i64, stage: &'static str, error: Box<PipelineError> },
+}
+
+impl PipelineError {
+    /// The stage a failed run stopped in, when known.
+    pub fn stage(&self) -> Option<&'static str> {
+        match self {
+            PipelineError::Failed { stage, .. } | PipelineError::Interrupted { stage } => Some(stage),
+            _ => None,
+        }
+    }
 }
 
 struct Clock {
@@ -106,8 +194,11 @@ impl Clock {
         Clock { started: Instant::now() }
     }
 
-    fn millis(&self) -> u128 {
-        self.started.elapsed().as_millis()
+    /// Records a finished stage in the ledger and the log: its rows and duration.
+    fn finish(&self, ledger: &Ledger, run_id: i64, stage: &'static str, rows: usize) -> Result<(), PipelineError> {
+        let duration_ms = self.started.elapsed().as_millis();
+        info!(message = "Stage finished.", stage, rows, duration_ms = duration_ms as u64);
+        Ok(ledger.record_stage(run_id, stage, rows, duration_ms)?)
     }
 }
 
@@ -263,6 +354,45 @@ pub fn preview(config: &Config, period: Option<Period>, address: &str, now: chro
     Ok(PreviewOutcome { period, eml, html, problems })
 }
 
+/// The mailer of the configured transport.
+pub fn mailer(config: &Config) -> Result<Mailer, PipelineError> {
+    Ok(match &config.delivery.transport {
+        Transport::Outbox => Mailer::outbox(&config.output.outbox_dir),
+        Transport::Smtp { url, password } => Mailer::smtp(url, password.as_deref())?,
+    })
+}
+
+/// Checks what a run needs beyond a valid configuration — the templates, every source, the
+/// output folders and, when `online`, the SMTP relay — and returns every problem, each by name.
+pub fn check(config: &Config, online: bool) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Err(error) = Renderer::new() {
+        problems.push(format!("templates: {error}"));
+    }
+    for source in &config.sources {
+        let SourceKind::Csv { path, .. } = &source.kind;
+        if let Err(error) = std::fs::File::open(path) {
+            problems.push(format!("sources {:?}: cannot read {}: {error}", source.name, path.display()));
+        }
+    }
+    let output = &config.output;
+    for (key, dir) in [("warehouse_dir", &output.warehouse_dir), ("report_dir", &output.report_dir), ("outbox_dir", &output.outbox_dir)] {
+        if let Err(error) = std::fs::create_dir_all(dir) {
+            problems.push(format!("output.{key}: cannot create {}: {error}", dir.display()));
+        }
+    }
+    if let Err(error) = Ledger::open(&output.ledger) {
+        problems.push(format!("output.ledger: {error}"));
+    }
+    if online || matches!(config.delivery.transport, Transport::Outbox) {
+        match mailer(config).map_err(|e| e.to_string()).and_then(|m| m.check().map_err(|e| e.to_string())) {
+            Ok(()) => {}
+            Err(error) => problems.push(format!("delivery: {error}")),
+        }
+    }
+    problems
+}
+
 /// The engine's settings: the Eurostat defaults with the configured assessment.
 fn settings(assessment: &config::Assessment) -> transform::Settings {
     transform::Settings {
@@ -316,29 +446,51 @@ pub fn run_period(config: &Config, request: &RunRequest) -> Result<RunOutcome, P
         warn!(message = "Earlier runs were interrupted; marked abandoned.", count = abandoned);
     }
     let requested = request.period.map_or_else(|| "latest".to_string(), |p| p.to_string());
-    let run_id = ledger.begin_run(&requested, request.trigger.code(), &now)?;
-    let span = info_span!("run", run_id, period = tracing::field::Empty, trigger = request.trigger.code());
+    if request.skip_if_done
+        && let Some(period) = request.period
+        && let Some(run_id) = ledger.done_run(&period.to_string())?
+    {
+        return Err(PipelineError::AlreadyDone { period: period.to_string(), run_id });
+    }
+    let run_id = ledger.begin_run(&requested, &request.job, request.trigger.code(), &now)?;
+    let span = info_span!("run", run_id, job = %request.job, period = tracing::field::Empty, trigger = request.trigger.code());
     if let Some(period) = request.period {
         span.record("period", tracing::field::display(period));
     }
     let _entered = span.enter();
-    match run_inner(config, request, &ledger, run_id, &now) {
+    let mut stage = "start";
+    match run_inner(config, request, &ledger, run_id, &now, &mut stage) {
         Ok(outcome) => {
             let state = if outcome.problems.is_empty() { "done" } else { "done_with_problems" };
             ledger.finish_run(run_id, state, outcome.exit_code(), None, &now)?;
             info!(message = "Run finished.", state, period = %outcome.period, emails_sent = outcome.emails_sent);
             Ok(outcome)
         }
+        Err(error @ PipelineError::Interrupted { .. }) => {
+            let _ = ledger.finish_run(run_id, "interrupted", 4, Some(&error.to_string()), &now);
+            warn!(message = "Run stopped as asked.", stage);
+            Err(error)
+        }
         Err(error) => {
+            let error = PipelineError::Failed { run_id, stage, error: Box::new(error) };
             let message = error.to_string();
             let _ = ledger.finish_run(run_id, "failed", 2, Some(&message), &now);
-            tracing::error!(message = "Run failed.", error = %message);
+            tracing::error!(message = "Run failed.", stage, error = %message);
             Err(error)
         }
     }
 }
 
-fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64, now: &str) -> Result<RunOutcome, PipelineError> {
+fn run_inner(
+    config: &Config,
+    request: &RunRequest,
+    ledger: &Ledger,
+    run_id: i64,
+    now: &str,
+    stage: &mut &'static str,
+) -> Result<RunOutcome, PipelineError> {
+    let hooks = &request.hooks;
+    hooks.enter("ingest", stage)?;
     let output = &config.output;
     let swept: usize = [&output.warehouse_dir, &output.report_dir, &output.outbox_dir]
         .iter()
@@ -414,9 +566,10 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
             }
         }
     }
-    ledger.record_stage(run_id, "ingest", rows_accepted, clock.millis())?;
+    clock.finish(ledger, run_id, "ingest", rows_accepted)?;
 
     // Read the current warehouse: sources that failed this time keep their last good vintage.
+    hooks.enter("transform", stage)?;
     let clock = Clock::start();
     let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
     let observations: DataFrame = warehouse.current(&names)?;
@@ -428,7 +581,9 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
         None => transform::latest_period(&observations).ok_or(PipelineError::NoData)?,
     };
     ledger.set_period(run_id, &period.to_string())?;
-    tracing::Span::current().record("period", tracing::field::display(period));
+    if request.period.is_none() {
+        tracing::Span::current().record("period", tracing::field::display(period));
+    }
     let metrics = {
         let span = info_span!("transform", rows = observations.height());
         let _entered = span.enter();
@@ -436,9 +591,10 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
     };
     info!(message = "Metrics computed.", series = metrics.series.height(), targets = metrics.targets.height(), findings = metrics.findings.len());
     record_findings(ledger, run_id, &metrics.findings, &mut problem_rows)?;
-    ledger.record_stage(run_id, "transform", metrics.series.height(), clock.millis())?;
+    clock.finish(ledger, run_id, "transform", metrics.series.height())?;
 
     // Render the full report.
+    hooks.enter("render", stage)?;
     let clock = Clock::start();
     let renderer = Renderer::new()?;
     let input = report_input(config, &metrics, &source_rows, &problem_rows);
@@ -453,19 +609,21 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
     let tables = report::tables_xlsx(&input, &report::labels_for(config.language.code()))?;
     let tables_path = report::write_output(&config.output.report_dir.join(period.to_string()).join("tables.xlsx"), &tables)?;
     ledger.record_output(run_id, &tables_path.display().to_string(), &format!("{:x}", Sha256::digest(&tables)))?;
-    ledger.record_stage(run_id, "render", full_view.targets.len(), clock.millis())?;
+    clock.finish(ledger, run_id, "render", full_view.targets.len())?;
 
     // One summary per recipient, each sent at most once per period unless forced.
+    hooks.enter("deliver", stage)?;
     let clock = Clock::start();
-    let mailer = match &config.delivery.transport {
-        Transport::Outbox => Mailer::outbox(&config.output.outbox_dir),
-        Transport::Smtp { url, password } => Mailer::smtp(url, password.as_deref())?,
-    };
+    let mailer = mailer(config)?;
     let attach = config.delivery.report_base_url.is_none().then_some(html.as_str());
     let (mut sent, mut already) = (0, 0);
     let period_text = period.to_string();
     let chosen = |address: &str| request.only.is_empty() || request.only.iter().any(|o| o.eq_ignore_ascii_case(address));
-    for recipient in config.recipients.iter().filter(|r| chosen(&r.address)) {
+    for recipient in config.recipients.iter().filter(|r| request.deliver && chosen(&r.address)) {
+        if hooks.stopping() {
+            clock.finish(ledger, run_id, "deliver", sent)?;
+            return Err(PipelineError::Interrupted { stage: "deliver" });
+        }
         let span = info_span!("deliver", recipient = %recipient.address, transport = %mailer.describe());
         let _entered = span.enter();
         let state = ledger.delivery_state(&period_text, &recipient.address)?;
@@ -511,7 +669,7 @@ fn run_inner(config: &Config, request: &RunRequest, ledger: &Ledger, run_id: i64
             }
         }
     }
-    ledger.record_stage(run_id, "deliver", sent, clock.millis())?;
+    clock.finish(ledger, run_id, "deliver", sent)?;
 
     Ok(RunOutcome {
         run_id,

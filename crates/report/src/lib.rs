@@ -205,6 +205,24 @@ pub fn compose_email(renderer: &Renderer, request: &EmailRequest<'_>) -> Result<
     Ok(Email { recipient: request.to_address.to_string(), subject, message_id, content_sha256, text, html, message })
 }
 
+/// A plain-text notice to operators (a run that finally failed), with a stable Message-ID.
+pub fn compose_notice(from: &str, to: &str, subject: &str, body: &str, identity: &str, date: std::time::SystemTime) -> Result<Email, ReportError> {
+    let compose_error = |message: String| ReportError::Compose { recipient: to.to_string(), message };
+    use sha2::Digest;
+    let digest = format!("{:x}", sha2::Sha256::digest(identity.as_bytes()));
+    let message_id = format!("<notice.{}@townpulse>", &digest[..24]);
+    let message = Message::builder()
+        .from(from.parse::<Mailbox>().map_err(|e| compose_error(format!("`from` {from:?}: {e}")))?)
+        .to(to.parse::<Mailbox>().map_err(|e| compose_error(format!("address: {e}")))?)
+        .subject(subject)
+        .message_id(Some(message_id.clone()))
+        .date(date)
+        .singlepart(lettre::message::SinglePart::plain(body.to_string()))
+        .map_err(|e| compose_error(e.to_string()))?;
+    let content_sha256 = format!("{:x}", sha2::Sha256::digest(format!("{subject}\n{body}").as_bytes()));
+    Ok(Email { recipient: to.to_string(), subject: subject.to_string(), message_id, content_sha256, text: body.to_string(), html: String::new(), message })
+}
+
 /// Where emails go: `.eml` files in a folder, or an SMTP relay.
 pub enum Mailer {
     Outbox { dir: PathBuf },
@@ -227,6 +245,20 @@ impl Mailer {
         }
         let transport = builder.timeout(Some(std::time::Duration::from_secs(30))).build();
         Ok(Mailer::Smtp { url: url.to_string(), transport: Box::new(transport) })
+    }
+
+    /// Checks that mail can go out: the outbox folder can be created, or the SMTP relay answers
+    /// (connects, greets, and accepts our EHLO and any TLS or login the URL asks for).
+    pub fn check(&self) -> Result<(), ReportError> {
+        let error = |message: String| ReportError::Deliver { recipient: String::new(), transport: self.describe(), message };
+        match self {
+            Mailer::Outbox { dir } => std::fs::create_dir_all(dir).map_err(|e| error(format!("cannot create {}: {e}", dir.display()))),
+            Mailer::Smtp { transport, .. } => match transport.test_connection() {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(error("the server did not answer NOOP".to_string())),
+                Err(e) => Err(error(format!("not reachable: {}", unravel(&e)))),
+            },
+        }
     }
 
     /// A short description for the ledger and logs (never a password).

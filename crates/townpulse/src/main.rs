@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 done, 1 done with problems (rows or sources set aside, a delivery failed),
 //! 2 failed (bad configuration, nothing to report, an output that could not be written),
-//! 3 another run holds the lock.
+//! 3 another run holds the lock, 4 stopped by SIGTERM/SIGINT at a stage boundary (run again
+//! to complete the period).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,8 +38,33 @@ enum Command {
         #[arg(long)]
         wait: bool,
     },
-    /// Check the configuration and the catalogue files, reporting every problem at once.
-    Validate,
+    /// Check the configuration, catalogue, templates, sources, output folders and the SMTP relay,
+    /// reporting every problem at once.
+    Validate {
+        /// Skip the network checks (the SMTP relay).
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Run the scheduled jobs until SIGTERM/SIGINT: catch up missed periods, then fire on each cron.
+    Serve,
+    /// Run a range of periods in order, with a progress bar; completed periods are skipped.
+    Backfill {
+        /// The first period (`2024-01`, `2024Q1`, `2024`).
+        #[arg(long)]
+        from: String,
+        /// The last period, of the same frequency.
+        #[arg(long)]
+        to: String,
+        /// List what would run, and what is already done, without running anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also email each period's summaries (default: compute and render only).
+        #[arg(long)]
+        send: bool,
+        /// Run periods that are already done again.
+        #[arg(long)]
+        force: bool,
+    },
     /// Send a period's summaries again: to everyone, to the failed ones only, or to named recipients.
     Resend {
         /// The period whose summaries to send.
@@ -51,7 +77,7 @@ enum Command {
         #[arg(long = "to")]
         to: Vec<String>,
     },
-    /// The latest run: period, state, stages with rows and durations, inputs, problems and deliveries.
+    /// The latest run of each job: period, state, stages with rows and durations, inputs, problems and deliveries.
     Status,
     /// The most recent runs, newest first.
     History {
@@ -100,36 +126,87 @@ enum Command {
     },
 }
 
-fn init_tracing(format: &str) {
+/// Logs to standard error, filtered by `TOWNPULSE_LOG` (default: `default_level`, with the
+/// scheduler crate's own chatter at warn).
+fn init_tracing(format: &str, default_level: &str) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("TOWNPULSE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut directives = std::env::var("TOWNPULSE_LOG").ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default_level.to_string());
+    if !directives.contains("tokio_cron_scheduler") {
+        directives.push_str(",tokio_cron_scheduler=warn");
+    }
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
-        builder.with_target(false).init();
+        builder.with_target(false).with_ansi(std::io::stderr().is_terminal()).init();
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(&cli.log_format);
+    // A backfill shows a progress bar; its per-stage logs would only scroll it away.
+    let default_level = if matches!(cli.command, Command::Backfill { .. }) { "warn" } else { "info" };
+    init_tracing(&cli.log_format, default_level);
     let _ = rustls::crypto::ring::default_provider().install_default();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprintln!("error: {error:#}");
-            let locked = matches!(error.downcast_ref::<pipeline::PipelineError>(), Some(pipeline::PipelineError::Locked { .. }));
-            ExitCode::from(if locked { 3 } else { 2 })
+            ExitCode::from(match error.downcast_ref::<pipeline::PipelineError>() {
+                Some(pipeline::PipelineError::Locked { .. }) => 3,
+                Some(pipeline::PipelineError::Interrupted { .. }) => 4,
+                _ => 2,
+            })
         }
     }
 }
 
-/// Runs the pipeline off the async runtime, on a blocking thread with room for Polars' recursion.
-fn run_blocking(config: config::Config, request: pipeline::RunRequest) -> anyhow::Result<pipeline::RunOutcome> {
-    // Polars' query optimiser recurses deeply; the default 2 MiB thread stack is not always enough.
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(64 << 20).build()?;
-    Ok(runtime.block_on(async move { tokio::task::spawn_blocking(move || pipeline::run_period(&config, &request)).await })??)
+/// The async runtime: Polars' query optimiser recurses deeply, and the default 2 MiB thread
+/// stack is not always enough, so every thread gets 64 MiB.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(64 << 20).build()?)
+}
+
+/// Resolves at the first SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs the pipeline off the async runtime, on a blocking thread; SIGTERM/SIGINT ask it to stop
+/// at its next stage boundary.
+fn run_blocking(config: config::Config, mut request: pipeline::RunRequest) -> anyhow::Result<pipeline::RunOutcome> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    request.hooks.stop = Some(stop.clone());
+    runtime()?.block_on(async move {
+        let watcher = tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::warn!(message = "Stopping at the next stage boundary, as asked.");
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let result = tokio::task::spawn_blocking(move || pipeline::run_period(&config, &request)).await;
+        watcher.abort();
+        Ok(result??)
+    })
 }
 
 /// Parses an optional period flag, naming the flag in the error.
@@ -137,25 +214,37 @@ fn parse_period(text: Option<String>, flag: &'static str) -> anyhow::Result<Opti
     Ok(text.map(|p| p.parse::<contract::Period>()).transpose().with_context(|| flag)?)
 }
 
-fn load_config(path: &PathBuf) -> anyhow::Result<config::Config> {
+fn load_config(path: &std::path::Path) -> anyhow::Result<config::Config> {
     Ok(config::Config::load(path, &config::Environment::from_process())?)
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Validate => {
+        Command::Validate { offline } => {
             let config = load_config(&cli.config)?;
+            let problems = pipeline::check(&config, !offline);
+            if !problems.is_empty() {
+                println!("{}: {} problem{}:", cli.config.display(), problems.len(), if problems.len() == 1 { "" } else { "s" });
+                for problem in &problems {
+                    println!("  {problem}");
+                }
+                return Ok(2);
+            }
             println!(
-                "{}: ok ({} sources, {} entities, {} indicators, {} targets, {} recipients)",
+                "{}: ok ({} sources, {} entities, {} indicators, {} targets, {} recipients, {} jobs){}",
                 cli.config.display(),
                 config.sources.len(),
                 config.catalogue.entities.len(),
                 config.catalogue.indicators.len(),
                 config.catalogue.targets.len(),
-                config.recipients.len()
+                config.recipients.len(),
+                config.jobs.len(),
+                if offline { "; network checks skipped" } else { "" }
             );
             Ok(0)
         }
+        Command::Serve => serve(&cli.config),
+        Command::Backfill { from, to, dry_run, send, force } => backfill(&cli.config, &from, &to, dry_run, send, force),
         Command::Compute { observations, indicators, targets, entities, standards, out, format, period, base_period } => {
             let period = parse_period(period, "--period")?;
             let base_period = parse_period(base_period, "--base-period")?;
@@ -182,15 +271,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Resend { period, failed_only, to } => {
             let period = parse_period(Some(period), "--period")?;
             let config = load_config(&cli.config)?;
-            let request = pipeline::RunRequest {
-                period,
-                trigger: pipeline::Trigger::Cli,
-                force: !failed_only,
-                wait: false,
-                only: to,
-                failed_only,
-                now: chrono::Utc::now(),
-            };
+            let request = pipeline::RunRequest { force: !failed_only, only: to, failed_only, ..pipeline::RunRequest::cli(period, chrono::Utc::now()) };
             let outcome = run_blocking(config, request)?;
             println!("period {}: {} emails sent, {} left alone (already sent)", outcome.period, outcome.emails_sent, outcome.emails_already_sent);
             for problem in &outcome.problems {
@@ -201,52 +282,28 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Status => {
             let config = load_config(&cli.config)?;
             let ledger = ledger::Ledger::open(&config.output.ledger)?;
-            let Some(details) = ledger.latest_run_details()? else {
+            let latest = ledger.latest_run_per_job()?;
+            if latest.is_empty() {
                 println!("no runs yet ({})", config.output.ledger.display());
-                return Ok(0);
-            };
-            let run = &details.run;
-            println!(
-                "run {} · period {} · {} · {} (exit {}) · started {} · finished {}",
-                run.id,
-                run.period,
-                run.trigger,
-                run.state,
-                run.exit_code.map_or("-".to_string(), |c| c.to_string()),
-                run.started_at,
-                run.finished_at.as_deref().unwrap_or("-")
-            );
-            if let Some(error) = &run.error {
-                println!("error: {error}");
             }
-            println!("stages:");
-            for (stage, rows, ms) in &details.stages {
-                println!("  {stage:<10} {rows:>8} rows {ms:>8} ms");
+            for job in config.jobs.iter().filter(|j| !latest.iter().any(|r| r.job == j.name)) {
+                println!("job {}: no runs yet (cron {:?}, {})", job.name, job.cron, job.time_zone);
             }
-            println!("inputs:");
-            for (source, sha, rows, set_aside, state) in &details.inputs {
-                println!("  {source}: {rows} rows, {set_aside} set aside, {state}, sha256 {}", &sha[..sha.len().min(12)]);
-            }
-            let errors = details.problems.iter().filter(|p| p.0 == "error").count();
-            println!("problems: {} ({errors} errors)", details.problems.len());
-            for (level, place, message) in details.problems.iter().filter(|p| p.0 == "error").take(20) {
-                println!("  {level} {place}: {message}");
-            }
-            println!("deliveries:");
-            for (recipient, state, result) in &details.deliveries {
-                println!("  {recipient}: {state}{}", result.as_deref().map(|r| format!(" ({r})")).unwrap_or_default());
+            for run in latest {
+                print_status(&ledger.run_details(run)?);
             }
             Ok(0)
         }
         Command::History { limit } => {
             let config = load_config(&cli.config)?;
             let ledger = ledger::Ledger::open(&config.output.ledger)?;
-            println!("{:>5}  {:<8}  {:<7}  {:<20}  {:<4}  {:<25}", "run", "period", "trigger", "state", "exit", "started");
+            println!("{:>5}  {:<8}  {:<10}  {:<8}  {:<20}  {:<4}  {:<25}", "run", "period", "job", "trigger", "state", "exit", "started");
             for run in ledger.recent_runs(limit)? {
                 println!(
-                    "{:>5}  {:<8}  {:<7}  {:<20}  {:<4}  {:<25}",
+                    "{:>5}  {:<8}  {:<10}  {:<8}  {:<20}  {:<4}  {:<25}",
                     run.id,
                     run.period,
+                    run.job,
                     run.trigger,
                     run.state,
                     run.exit_code.map_or("-".to_string(), |c| c.to_string()),
@@ -270,9 +327,18 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Run { period, force, wait } => {
             let period = parse_period(period, "--period")?;
             let config = load_config(&cli.config)?;
-            let request =
-                pipeline::RunRequest { period, trigger: pipeline::Trigger::Cli, force, wait, only: Vec::new(), failed_only: false, now: chrono::Utc::now() };
-            let outcome = run_blocking(config, request)?;
+            // After waiting for another run, a period it completed is not run again (unless forced).
+            let request = pipeline::RunRequest { force, wait, skip_if_done: wait && !force, ..pipeline::RunRequest::cli(period, chrono::Utc::now()) };
+            let outcome = match run_blocking(config, request) {
+                Err(error) => match error.downcast_ref::<pipeline::PipelineError>() {
+                    Some(done @ pipeline::PipelineError::AlreadyDone { .. }) => {
+                        println!("{done}");
+                        return Ok(0);
+                    }
+                    _ => return Err(error),
+                },
+                Ok(outcome) => outcome,
+            };
             println!("period {}: report {}", outcome.period, outcome.report_path);
             println!(
                 "{} observations, {} targets; {} emails sent, {} already sent earlier",
@@ -287,4 +353,126 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(outcome.exit_code() as u8)
         }
     }
+}
+
+fn print_status(details: &ledger::RunDetails) {
+    let run = &details.run;
+    println!(
+        "job {} · run {} · period {} · {} · {} (exit {}) · started {} · finished {}",
+        run.job,
+        run.id,
+        run.period,
+        run.trigger,
+        run.state,
+        run.exit_code.map_or("-".to_string(), |c| c.to_string()),
+        run.started_at,
+        run.finished_at.as_deref().unwrap_or("-")
+    );
+    if let Some(error) = &run.error {
+        println!("  error: {error}");
+    }
+    println!("  stages:");
+    for (stage, rows, ms) in &details.stages {
+        println!("    {stage:<10} {rows:>8} rows {ms:>8} ms");
+    }
+    println!("  inputs:");
+    for (source, sha, rows, set_aside, state) in &details.inputs {
+        println!("    {source}: {rows} rows, {set_aside} set aside, {state}, sha256 {}", &sha[..sha.len().min(12)]);
+    }
+    let errors = details.problems.iter().filter(|p| p.0 == "error").count();
+    println!("  problems: {} ({errors} errors)", details.problems.len());
+    for (level, place, message) in details.problems.iter().filter(|p| p.0 == "error").take(20) {
+        println!("    {level} {place}: {message}");
+    }
+    println!("  deliveries:");
+    for (recipient, state, result) in &details.deliveries {
+        println!("    {recipient}: {state}{}", result.as_deref().map(|r| format!(" ({r})")).unwrap_or_default());
+    }
+}
+
+/// `townpulse serve`: validates (refusing to start on any problem), then runs the daemon until
+/// SIGTERM/SIGINT. A failing job never stops it; the exit code is 0 after a clean shutdown.
+fn serve(path: &std::path::Path) -> anyhow::Result<u8> {
+    let config = load_config(path)?;
+    let problems = pipeline::check(&config, true);
+    if !problems.is_empty() {
+        anyhow::bail!("refusing to start, {} problem(s):{}", problems.len(), problems.iter().map(|p| format!("\n  {p}")).collect::<String>());
+    }
+    if config.jobs.is_empty() {
+        anyhow::bail!("{}: no [[jobs]] configured; nothing to serve", path.display());
+    }
+    let daemon = daemon::Daemon::new(config, std::sync::Arc::new(daemon::SystemClock), daemon::pipeline_runner());
+    let runs = runtime()?.block_on(daemon.serve(shutdown_signal()))?;
+    let failed = runs.iter().filter(|r| matches!(r.outcome, daemon::Outcome::Failed { .. })).count();
+    tracing::info!(message = "Stopped.", runs = runs.len(), failed);
+    Ok(0)
+}
+
+/// `townpulse backfill`: every period from `from` to `to` in order, skipping completed ones
+/// unless forced, with a progress bar over periods and stages.
+fn backfill(path: &std::path::Path, from: &str, to: &str, dry_run: bool, send: bool, force: bool) -> anyhow::Result<u8> {
+    let from = parse_period(Some(from.to_string()), "--from")?.context("--from")?;
+    let to = parse_period(Some(to.to_string()), "--to")?.context("--to")?;
+    anyhow::ensure!(from.frequency() == to.frequency(), "--from {from} and --to {to} must be periods of the same frequency");
+    anyhow::ensure!(from <= to, "--from {from} comes after --to {to}");
+    let mut periods = vec![from];
+    while let Some(&last) = periods.last()
+        && last < to
+    {
+        periods.push(last.next());
+    }
+    let config = load_config(path)?;
+    let ledger = ledger::Ledger::open(&config.output.ledger)?;
+    let mut todo = Vec::new();
+    for period in &periods {
+        match ledger.done_run(&period.to_string())? {
+            Some(run) if !force => println!("{period}: done (run {run}), skipped"),
+            _ => todo.push(*period),
+        }
+    }
+    if dry_run {
+        for period in &todo {
+            println!("{period}: would run{}", if send { " and send" } else { "" });
+        }
+        println!("{} of {} periods would run", todo.len(), periods.len());
+        return Ok(0);
+    }
+    drop(ledger);
+    let bar = indicatif::ProgressBar::new(todo.len() as u64 * 4);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} stages · {msg} · {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut worst = 0u8;
+    for period in todo {
+        let stage_bar = bar.clone();
+        let on_stage: pipeline::StageCallback = std::sync::Arc::new(move |stage: &str| {
+            stage_bar.set_message(format!("{period} {stage}"));
+            stage_bar.inc(1);
+        });
+        let request = pipeline::RunRequest {
+            trigger: pipeline::Trigger::Backfill,
+            deliver: send,
+            force,
+            hooks: pipeline::Hooks { stop: None, on_stage: Some(on_stage) },
+            ..pipeline::RunRequest::cli(Some(period), chrono::Utc::now())
+        };
+        let position = bar.position();
+        match run_blocking(config.clone(), request) {
+            Ok(outcome) => {
+                bar.println(format!("{period}: run {} {}", outcome.run_id, if outcome.problems.is_empty() { "done" } else { "done with problems" }));
+                worst = worst.max(outcome.exit_code() as u8);
+            }
+            Err(error) => {
+                bar.println(format!("{period}: failed: {error:#}"));
+                if matches!(error.downcast_ref::<pipeline::PipelineError>(), Some(pipeline::PipelineError::Interrupted { .. })) {
+                    bar.abandon();
+                    return Ok(4);
+                }
+                worst = 2;
+            }
+        }
+        bar.set_position(position + 4);
+    }
+    bar.finish_with_message("done");
+    Ok(worst)
 }
