@@ -9,10 +9,20 @@ _default:
 run *args:
     cargo run --quiet -p townpulse -- run {{args}}
 
-# Check the configuration and catalogue files, reporting every problem at once
+# Run a range of periods with a progress bar, e.g. `just backfill 2024-01 2024-12 --dry-run` (`--send` to email too)
 [group('operate')]
-validate:
-    cargo run --quiet -p townpulse -- validate
+backfill from to *args:
+    cargo run --quiet -p townpulse -- backfill --from {{from}} --to {{to}} {{args}}
+
+# Run the scheduled jobs until Ctrl-C/SIGTERM: catch up missed periods, then fire on each cron
+[group('operate')]
+serve:
+    cargo run --quiet -p townpulse -- serve
+
+# Check configuration, catalogue, templates, sources, output folders and SMTP; `just validate --offline` skips the network
+[group('operate')]
+validate *args:
+    cargo run --quiet -p townpulse -- validate {{args}}
 
 # Re-send a period's emails, e.g. `just resend 2023 --failed-only` or `just resend 2023 --to a@b.cn`
 [group('operate')]
@@ -24,7 +34,7 @@ resend period *args:
 preview period recipient:
     cargo run --quiet -p townpulse -- preview --period {{period}} --recipient {{recipient}}
 
-# The latest run: stages, inputs, problems, deliveries
+# The latest run of each job: stages, inputs, problems, deliveries
 [group('operate')]
 status:
     cargo run --quiet -p townpulse -- status
