@@ -239,6 +239,7 @@ fn a_new_vintage_that_changes_a_published_value_is_reported_as_a_revision() {
     let project = DemoProject::new();
     let first = project.run(&["run"], &[]);
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let first_report = std::fs::read(project.path("reports/out/2023/index.html")).unwrap();
     // 延庆's 2015 area, revised in a new delivery of the source.
     let source = project.path("data/demo/seeds_001.csv");
     let content = std::fs::read_to_string(&source).unwrap();
@@ -250,8 +251,30 @@ fn a_new_vintage_that_changes_a_published_value_is_reported_as_a_revision() {
     assert!(report.contains("revision: revised from 1993.75 (vintage"), "no revision in the data-quality appendix");
     assert!(report.contains("to 1994.5 (vintage"));
     assert_eq!(ledger_count(&project, "SELECT COUNT(*) FROM problems WHERE message LIKE 'revision:%1993.75%'"), 1);
-    // Both vintages stay in the warehouse.
-    assert_eq!(std::fs::read_dir(project.path("reports/warehouse/vintages/national_pilots_2015")).unwrap().count(), 2);
+    // Both vintages stay in the warehouse, listed with their fetch times.
+    let index_path = project.path("reports/warehouse/vintages/national_pilots_2015/index.csv");
+    let index = std::fs::read_to_string(&index_path).unwrap();
+    let vintages: Vec<Vec<&str>> = index.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert_eq!(vintages.len(), 2, "{index}");
+    for v in &vintages {
+        assert!(project.path(&format!("reports/warehouse/vintages/national_pilots_2015/{}.parquet", v[0])).is_file());
+    }
+    // Reading the unchanged input again adds no vintage, and the report stays the same.
+    let second_report = std::fs::read(project.path("reports/out/2023/index.html")).unwrap();
+    let third = project.run(&["run"], &[]);
+    assert_eq!(third.status.code(), Some(0), "{}", text(&third));
+    assert_eq!(std::fs::read_to_string(&index_path).unwrap(), index);
+    assert_same(&second_report, &std::fs::read(project.path("reports/out/2023/index.html")).unwrap(), "the report after an unchanged input");
+    // The report as of the first fetch is the first report, byte for byte; as of the second, the second.
+    for (as_of, expected) in [(vintages[0][2], &first_report), (vintages[1][2], &second_report)] {
+        let reproduced = project.run(&["run", "--period", "2023", "--as-of", as_of], &[]);
+        assert_eq!(reproduced.status.code(), Some(0), "{}", text(&reproduced));
+        let stamp = chrono::DateTime::parse_from_rfc3339(as_of).unwrap().format("%Y%m%dT%H%M%SZ").to_string();
+        let path = project.path(&format!("reports/out/as-of-{stamp}/2023/index.html"));
+        assert_same(expected, &std::fs::read(&path).unwrap(), &format!("the report as of {as_of}"));
+    }
+    assert_eq!(project.outbox().len(), 4, "a reproduction sends nothing");
+    assert_eq!(ledger_count(&project, "SELECT COUNT(*) FROM runs WHERE state = 'reproduced'"), 2);
 }
 
 #[test]

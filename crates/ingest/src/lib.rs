@@ -4,11 +4,12 @@
 
 mod catalogue_files;
 mod csv_source;
+pub mod http;
 mod warehouse;
 
 pub use catalogue_files::{CatalogueFiles, load_catalogue};
 pub use csv_source::{CsvOptions, read_csv_source};
-pub use warehouse::{QUARANTINE_HEADER, Warehouse};
+pub use warehouse::{QUARANTINE_HEADER, Vintage, Warehouse};
 
 use polars::prelude::*;
 
@@ -95,6 +96,8 @@ pub enum IngestError {
         "source {source_name:?}: {path}: {bad} of {total} rows are bad ({share:.0}%), over the limit of {limit:.0}%; the source is set aside"
     )]
     TooManyBadRows { source_name: String, path: String, bad: usize, total: usize, share: f64, limit: f64 },
+    #[error("source {source_name:?}: {url}: {message} (after {attempts} attempt{})", if *.attempts == 1 { "" } else { "s" })]
+    Fetch { source_name: String, url: String, attempts: u32, message: String },
     #[error("warehouse {path}: {error}")]
     Warehouse { path: String, error: std::io::Error },
     #[error("{context}: {error}")]

@@ -95,6 +95,9 @@ pub struct RunRequest {
     /// Send the summaries (false: compute and render only, as a backfill does by default).
     pub deliver: bool,
     pub hooks: Hooks,
+    /// Reproduce the report from the warehouse as it stood at this time: no ingest, no delivery;
+    /// the report goes to `<report_dir>/as-of-<time>/<period>/` and the run is `reproduced`.
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
     /// Re-render and re-send even what was already sent.
     pub force: bool,
     /// Wait for another run holding the lock to finish, instead of failing.
@@ -117,6 +120,7 @@ impl RunRequest {
             skip_if_done: false,
             deliver: true,
             hooks: Hooks::default(),
+            as_of: None,
             force: false,
             wait: false,
             only: Vec::new(),
@@ -213,6 +217,12 @@ pub(crate) fn polars_stage(stage: &'static str) -> impl FnOnce(polars::prelude::
     move |error| PipelineError::Transform(transform::TransformError::Polars { stage, error })
 }
 
+/// Where a source is read from, for messages and the report.
+fn source_place(config: &Config, source: &config::Source) -> String {
+    let SourceKind::Csv { path, .. } = &source.kind;
+    display_path(config, path)
+}
+
 /// How to read a configured CSV source.
 fn csv_options(source: &config::Source) -> CsvOptions<'_> {
     let SourceKind::Csv { path, encoding } = &source.kind;
@@ -234,15 +244,43 @@ pub(crate) fn revision_findings(revisions: &[ingest::Revision]) -> Vec<transform
         .collect()
 }
 
-/// Records findings in the ledger and the report's data-quality appendix.
-fn record_findings(ledger: &Ledger, run_id: i64, findings: &[transform::Finding], rows: &mut Vec<ProblemInfo>) -> Result<(), PipelineError> {
-    for finding in findings {
-        let place = [&finding.entity, &finding.indicator, &finding.period].iter().filter_map(|p| p.as_deref()).collect::<Vec<_>>().join(" · ");
-        let message = format!("{}: {}", finding.check, finding.message);
-        ledger.record_problem(run_id, finding.level, &place, &message)?;
-        rows.push(ProblemInfo { level: finding.level.into(), place, message });
+/// Findings as rows of the report's data-quality appendix.
+fn finding_rows(findings: &[transform::Finding]) -> Vec<ProblemInfo> {
+    findings
+        .iter()
+        .map(|finding| ProblemInfo {
+            level: finding.level.into(),
+            place: [&finding.entity, &finding.indicator, &finding.period].iter().filter_map(|p| p.as_deref()).collect::<Vec<_>>().join(" · "),
+            message: format!("{}: {}", finding.check, finding.message),
+        })
+        .collect()
+}
+
+/// Records problems in the ledger and the report's data-quality appendix.
+fn record_rows(ledger: &Ledger, run_id: i64, new: Vec<ProblemInfo>, rows: &mut Vec<ProblemInfo>) -> Result<(), PipelineError> {
+    for row in new {
+        ledger.record_problem(run_id, &row.level, &row.place, &row.message)?;
+        rows.push(row);
     }
     Ok(())
+}
+
+/// Records findings in the ledger and the report's data-quality appendix.
+fn record_findings(ledger: &Ledger, run_id: i64, findings: &[transform::Finding], rows: &mut Vec<ProblemInfo>) -> Result<(), PipelineError> {
+    record_rows(ledger, run_id, finding_rows(findings), rows)
+}
+
+/// The values a source's latest vintage (as of `as_of`, if given) changed from the vintage before it.
+fn vintage_revisions(warehouse: &Warehouse, source: &str, as_of: Option<&str>) -> Result<Vec<transform::Finding>, PipelineError> {
+    let vintages: Vec<ingest::Vintage> = warehouse.vintages(source)?.into_iter().filter(|v| as_of.is_none_or(|t| v.fetched_at.as_str() <= t)).collect();
+    match vintages.as_slice() {
+        [.., previous, latest] if previous.vintage != latest.vintage => {
+            let previous = warehouse.vintage_frame(source, &previous.vintage)?;
+            let latest = warehouse.vintage_frame(source, &latest.vintage)?;
+            transform::revisions(&previous, &latest).map_err(polars_stage("revisions"))
+        }
+        _ => Ok(Vec::new()),
+    }
 }
 
 /// What the report stage reads: the metrics of a period with the catalogue, sources and problems.
@@ -461,7 +499,11 @@ pub fn run_period(config: &Config, request: &RunRequest) -> Result<RunOutcome, P
     let mut stage = "start";
     match run_inner(config, request, &ledger, run_id, &now, &mut stage) {
         Ok(outcome) => {
-            let state = if outcome.problems.is_empty() { "done" } else { "done_with_problems" };
+            let state = match (request.as_of, outcome.problems.is_empty()) {
+                (Some(_), _) => "reproduced",
+                (None, true) => "done",
+                (None, false) => "done_with_problems",
+            };
             ledger.finish_run(run_id, state, outcome.exit_code(), None, &now)?;
             info!(message = "Run finished.", state, period = %outcome.period, emails_sent = outcome.emails_sent);
             Ok(outcome)
@@ -503,76 +545,44 @@ fn run_inner(
     let mut problem_rows: Vec<ProblemInfo> = Vec::new();
     let mut source_rows: Vec<SourceInfo> = Vec::new();
 
-    // Ingest every source; a failing source is reported and the others go on.
-    let clock = Clock::start();
     let warehouse = Warehouse::new(&config.output.warehouse_dir);
-    let mut rows_accepted = 0;
-    for source in &config.sources {
-        let span = info_span!("ingest", source = %source.name, rows = tracing::field::Empty, set_aside = tracing::field::Empty);
-        let _entered = span.enter();
-        let options = csv_options(source);
-        let SourceKind::Csv { path, .. } = &source.kind;
-        let shown_path = display_path(config, path);
-        match ingest::read_csv_source(&options, &config.catalogue) {
-            Err(error) => {
-                warn!(message = "Source failed.", error = %error);
-                problems.push(error.to_string());
-                problem_rows.push(ProblemInfo { level: "error".into(), place: shown_path.clone(), message: error.to_string() });
-                ledger.record_input(run_id, &source.name, &path.display().to_string(), "", 0, 0, "failed")?;
-                ledger.record_problem(run_id, "error", &shown_path, &error.to_string())?;
-                source_rows.push(SourceInfo { name: source.name.clone(), path: shown_path, vintage: String::new(), rows: 0, set_aside: 0, state: "failed".into() });
-            }
-            Ok(batch) => {
-                warehouse.keep_raw_and_quarantine(&batch)?;
-                for issue in &batch.issues {
-                    let place = format!("{}:{}", shown_path, issue.line);
-                    let message = format!("field `{}`: {}", issue.field, issue.reason);
-                    problems.push(format!("{place}: {message}"));
-                    ledger.record_problem(run_id, "warn", &place, &message)?;
-                    problem_rows.push(ProblemInfo { level: "warn".into(), place, message });
-                }
-                let state = match batch.over_limit() {
-                    Some(error) => {
-                        warn!(message = "Source set aside: too many bad rows.", error = %error);
-                        problems.push(error.to_string());
-                        problem_rows.push(ProblemInfo { level: "error".into(), place: shown_path.clone(), message: error.to_string() });
-                        "failed"
-                    }
-                    None => {
-                        // Revisions within the delivery, and against the source's previous vintage.
-                        let mut findings = revision_findings(&batch.revisions);
-                        if warehouse.current_path(&source.name).exists() {
-                            let previous = warehouse.current(&[source.name.as_str()])?;
-                            findings.extend(transform::revisions(&previous, &batch.frame).map_err(polars_stage("revisions"))?);
-                        }
-                        record_findings(ledger, run_id, &findings, &mut problem_rows)?;
-                        warehouse.accept(&batch)?;
-                        rows_accepted += batch.frame.height();
-                        if batch.issues.is_empty() { "ok" } else { "ok_with_rows_set_aside" }
-                    }
-                };
-                span.record("rows", batch.frame.height());
-                span.record("set_aside", batch.issues.len());
-                info!(message = "Source read.", rows = batch.frame.height(), set_aside = batch.issues.len(), state);
-                ledger.record_input(run_id, &source.name, &batch.path, &batch.sha256, batch.rows_read, batch.issues.len(), state)?;
+    let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+    let (observations, report_dir): (DataFrame, std::path::PathBuf) = match request.as_of {
+        None => {
+            let clock = Clock::start();
+            // Fetch times to the millisecond: two runs within a second are two points in history.
+            let fetched_at = request.now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let accepted = ingest_sources(config, ledger, run_id, &fetched_at, &warehouse, &mut problems, &mut problem_rows, &mut source_rows)?;
+            clock.finish(ledger, run_id, "ingest", accepted)?;
+            // Read the current warehouse: sources that failed this time keep their last good vintage.
+            hooks.enter("transform", stage)?;
+            (warehouse.current(&names)?, config.output.report_dir.clone())
+        }
+        Some(as_of) => {
+            let as_of_text = as_of.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let (frame, used) = warehouse.as_of(&names, &as_of_text)?;
+            for (source, vintage) in used {
+                let notes = warehouse.notes(&source, &vintage.vintage)?;
+                let notes = notes.into_iter().map(|(level, place, message)| ProblemInfo { level, place, message }).collect();
+                record_rows(ledger, run_id, notes, &mut problem_rows)?;
+                let revised = vintage_revisions(&warehouse, &source, Some(&as_of_text))?;
+                record_rows(ledger, run_id, finding_rows(&revised), &mut problem_rows)?;
+                let path = config.sources.iter().find(|s| s.name == source).map(|s| source_place(config, s)).unwrap_or_default();
                 source_rows.push(SourceInfo {
-                    name: source.name.clone(),
-                    path: shown_path,
-                    vintage: batch.vintage().to_string(),
-                    rows: batch.frame.height(),
-                    set_aside: batch.issues.len(),
-                    state: state.into(),
+                    name: source,
+                    path,
+                    vintage: vintage.vintage,
+                    rows: vintage.rows,
+                    set_aside: vintage.set_aside,
+                    state: if vintage.set_aside == 0 { "ok" } else { "ok_with_rows_set_aside" }.into(),
                 });
             }
+            info!(message = "Warehouse read as of a past time.", as_of = %as_of_text, rows = frame.height());
+            hooks.enter("transform", stage)?;
+            (frame, config.output.report_dir.join(format!("as-of-{}", as_of.format("%Y%m%dT%H%M%SZ"))))
         }
-    }
-    clock.finish(ledger, run_id, "ingest", rows_accepted)?;
-
-    // Read the current warehouse: sources that failed this time keep their last good vintage.
-    hooks.enter("transform", stage)?;
+    };
     let clock = Clock::start();
-    let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
-    let observations: DataFrame = warehouse.current(&names)?;
     if observations.height() == 0 {
         return Err(PipelineError::NoData);
     }
@@ -603,11 +613,11 @@ fn run_inner(
     let report_path = {
         let span = info_span!("render", template = "report.html", targets = full_view.targets.len(), bytes = html.len());
         let _entered = span.enter();
-        report::write_report(&config.output.report_dir, &period.to_string(), &html)?
+        report::write_report(&report_dir, &period.to_string(), &html)?
     };
     ledger.record_output(run_id, &report_path.display().to_string(), &format!("{:x}", Sha256::digest(html.as_bytes())))?;
     let tables = report::tables_xlsx(&input, &report::labels_for(config.language.code()))?;
-    let tables_path = report::write_output(&config.output.report_dir.join(period.to_string()).join("tables.xlsx"), &tables)?;
+    let tables_path = report::write_output(&report_dir.join(period.to_string()).join("tables.xlsx"), &tables)?;
     ledger.record_output(run_id, &tables_path.display().to_string(), &format!("{:x}", Sha256::digest(&tables)))?;
     clock.finish(ledger, run_id, "render", full_view.targets.len())?;
 
@@ -619,7 +629,8 @@ fn run_inner(
     let (mut sent, mut already) = (0, 0);
     let period_text = period.to_string();
     let chosen = |address: &str| request.only.is_empty() || request.only.iter().any(|o| o.eq_ignore_ascii_case(address));
-    for recipient in config.recipients.iter().filter(|r| request.deliver && chosen(&r.address)) {
+    let deliver = request.deliver && request.as_of.is_none();
+    for recipient in config.recipients.iter().filter(|r| deliver && chosen(&r.address)) {
         if hooks.stopping() {
             clock.finish(ledger, run_id, "deliver", sent)?;
             return Err(PipelineError::Interrupted { stage: "deliver" });
@@ -681,4 +692,86 @@ fn run_inner(
         emails_already_sent: already,
         problems,
     })
+}
+
+/// Reads every configured source into the warehouse; a failing source is reported and the
+/// others go on. Returns the rows accepted.
+#[allow(clippy::too_many_arguments)]
+fn ingest_sources(
+    config: &Config,
+    ledger: &Ledger,
+    run_id: i64,
+    fetched_at: &str,
+    warehouse: &Warehouse,
+    problems: &mut Vec<String>,
+    problem_rows: &mut Vec<ProblemInfo>,
+    source_rows: &mut Vec<SourceInfo>,
+) -> Result<usize, PipelineError> {
+    let mut rows_accepted = 0;
+    for source in &config.sources {
+        let span = info_span!("ingest", source = %source.name, rows = tracing::field::Empty, set_aside = tracing::field::Empty);
+        let _entered = span.enter();
+        let options = csv_options(source);
+        let SourceKind::Csv { path, .. } = &source.kind;
+        let shown_path = display_path(config, path);
+        match ingest::read_csv_source(&options, &config.catalogue) {
+            Err(error) => {
+                warn!(message = "Source failed.", error = %error);
+                problems.push(error.to_string());
+                problem_rows.push(ProblemInfo { level: "error".into(), place: shown_path.clone(), message: error.to_string() });
+                ledger.record_input(run_id, &source.name, &path.display().to_string(), "", 0, 0, "failed")?;
+                ledger.record_problem(run_id, "error", &shown_path, &error.to_string())?;
+                source_rows.push(SourceInfo { name: source.name.clone(), path: shown_path, vintage: String::new(), rows: 0, set_aside: 0, state: "failed".into() });
+            }
+            Ok(batch) => {
+                warehouse.keep_raw_and_quarantine(&batch)?;
+                // What this delivery says about itself: its rows set aside and, once accepted,
+                // the revisions within it. Kept beside its vintage, so that `--as-of` shows them too.
+                let mut notes: Vec<ProblemInfo> = batch
+                    .issues
+                    .iter()
+                    .map(|issue| ProblemInfo {
+                        level: "warn".into(),
+                        place: format!("{}:{}", shown_path, issue.line),
+                        message: format!("field `{}`: {}", issue.field, issue.reason),
+                    })
+                    .collect();
+                problems.extend(notes.iter().map(|n| format!("{}: {}", n.place, n.message)));
+                let state = match batch.over_limit() {
+                    Some(error) => {
+                        warn!(message = "Source set aside: too many bad rows.", error = %error);
+                        record_rows(ledger, run_id, std::mem::take(&mut notes), problem_rows)?;
+                        problems.push(error.to_string());
+                        problem_rows.push(ProblemInfo { level: "error".into(), place: shown_path.clone(), message: error.to_string() });
+                        "failed"
+                    }
+                    None => {
+                        notes.extend(finding_rows(&revision_findings(&batch.revisions)));
+                        // The notes first: the vintage joins the index (history) last.
+                        warehouse.keep_notes(&batch, &notes.iter().map(|n| (n.level.clone(), n.place.clone(), n.message.clone())).collect::<Vec<_>>())?;
+                        warehouse.accept(&batch, fetched_at)?;
+                        record_rows(ledger, run_id, notes, problem_rows)?;
+                        // Values the latest vintage changed from the one before it.
+                        let revised = vintage_revisions(warehouse, &source.name, None)?;
+                        record_rows(ledger, run_id, finding_rows(&revised), problem_rows)?;
+                        rows_accepted += batch.frame.height();
+                        if batch.issues.is_empty() { "ok" } else { "ok_with_rows_set_aside" }
+                    }
+                };
+                span.record("rows", batch.frame.height());
+                span.record("set_aside", batch.issues.len());
+                info!(message = "Source read.", rows = batch.frame.height(), set_aside = batch.issues.len(), state);
+                ledger.record_input(run_id, &source.name, &batch.path, &batch.sha256, batch.rows_read, batch.issues.len(), state)?;
+                source_rows.push(SourceInfo {
+                    name: source.name.clone(),
+                    path: shown_path,
+                    vintage: batch.vintage().to_string(),
+                    rows: batch.frame.height(),
+                    set_aside: batch.issues.len(),
+                    state: state.into(),
+                });
+            }
+        }
+    }
+    Ok(rows_accepted)
 }

@@ -37,6 +37,10 @@ enum Command {
         /// If another run holds the lock, wait for it instead of exiting with code 3.
         #[arg(long)]
         wait: bool,
+        /// Reproduce the report from the warehouse as it stood at the end of DATE (`2026-10-31`,
+        /// in the configured time zone, or an RFC 3339 time): no ingest, nothing sent.
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<String>,
     },
     /// Check the configuration, catalogue, templates, sources, output folders and the SMTP relay,
     /// reporting every problem at once.
@@ -209,6 +213,19 @@ fn run_blocking(config: config::Config, mut request: pipeline::RunRequest) -> an
     })
 }
 
+/// `--as-of`: a date means the end of that day in the configured zone; or an RFC 3339 time.
+fn parse_as_of(text: &str, zone: chrono_tz::Tz) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    use chrono::TimeZone;
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&chrono::Utc));
+    }
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .with_context(|| format!("--as-of: expected a date like 2026-10-31 or an RFC 3339 time, got {text:?}"))?;
+    let end = date.and_hms_opt(23, 59, 59).context("--as-of: end of day")?;
+    let local = zone.from_local_datetime(&end).earliest().with_context(|| format!("--as-of: {text} does not exist in {zone}"))?;
+    Ok(local.with_timezone(&chrono::Utc))
+}
+
 /// Parses an optional period flag, naming the flag in the error.
 fn parse_period(text: Option<String>, flag: &'static str) -> anyhow::Result<Option<contract::Period>> {
     Ok(text.map(|p| p.parse::<contract::Period>()).transpose().with_context(|| flag)?)
@@ -324,11 +341,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
-        Command::Run { period, force, wait } => {
+        Command::Run { period, force, wait, as_of } => {
             let period = parse_period(period, "--period")?;
             let config = load_config(&cli.config)?;
+            let as_of = as_of.map(|text| parse_as_of(&text, config.time_zone)).transpose()?;
             // After waiting for another run, a period it completed is not run again (unless forced).
-            let request = pipeline::RunRequest { force, wait, skip_if_done: wait && !force, ..pipeline::RunRequest::cli(period, chrono::Utc::now()) };
+            let request =
+                pipeline::RunRequest { force, wait, skip_if_done: wait && !force, as_of, ..pipeline::RunRequest::cli(period, chrono::Utc::now()) };
             let outcome = match run_blocking(config, request) {
                 Err(error) => match error.downcast_ref::<pipeline::PipelineError>() {
                     Some(done @ pipeline::PipelineError::AlreadyDone { .. }) => {
