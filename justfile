@@ -53,3 +53,22 @@ open period:
 [group('develop')]
 test:
     cargo test --workspace
+
+# Extract baselines and targets from policy documents, e.g. `just extract ../shared/seeds/001_*.part1.txt --out rows.csv`
+[group('targets')]
+extract *args:
+    cargo run --quiet -p townpulse -- extract {{args}}
+
+# Precision and recall of `extract` against the gold tables (part 1 of the national compilation)
+[group('targets')]
+extract-score:
+    cargo run --quiet -p townpulse -- extract ../shared/seeds/001_58abb6e4dd5ecd1a.part1.txt --gold-targets ../shared/seeds/gold/targets.part1.csv --gold-baselines ../shared/seeds/gold/baselines.part1.csv
+
+# Benchmarks (release builds of the crates measured; results in bench/RESULTS.md)
+[group('develop')]
+bench: bench-extract
+
+# Time `extract` on the 8,531-line compilation (release, only the extract crate is built)
+[group('develop')]
+bench-extract *files:
+    cargo run --quiet --release -p extract --example timing {{files}}

@@ -5,10 +5,12 @@ mod cli;
 mod contract;
 
 mod engine;
+mod extract;
 mod invalid;
 mod properties;
 mod published;
 mod serve;
+mod sources;
 mod smtp;
 mod tables;
 

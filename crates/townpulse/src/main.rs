@@ -98,6 +98,32 @@ enum Command {
         #[arg(long)]
         recipient: String,
     },
+    /// Read baselines and targets out of policy documents: every figure with its region, line and words.
+    Extract {
+        /// Policy documents (UTF-8 or GBK text).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// `csv` (default) or `json`.
+        #[arg(long, default_value = "csv", value_parser = ["csv", "json"])]
+        format: String,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write the targets file of the data contract instead (regions and indicators mapped
+        /// through the configured catalogue; what cannot be mapped is listed, not dropped).
+        #[arg(long)]
+        to_targets: bool,
+        /// Score the rows against reviewed gold tables: `--gold-targets T.csv --gold-baselines B.csv`.
+        #[arg(long, requires = "gold_baselines")]
+        gold_targets: Option<PathBuf>,
+        #[arg(long, requires = "gold_targets")]
+        gold_baselines: Option<PathBuf>,
+    },
+    /// The targets file.
+    Targets {
+        #[command(subcommand)]
+        command: TargetsCommand,
+    },
     /// Compute every metric for files you name, without configuration: writes series, targets and quality tables.
     Compute {
         /// Observations: `entity,indicator,period,value` (CSV).
@@ -132,6 +158,21 @@ enum Command {
 
 /// Logs to standard error, filtered by `TOWNPULSE_LOG` (default: `default_level`, with the
 /// scheduler crate's own chatter at warn).
+#[derive(Subcommand)]
+enum TargetsCommand {
+    /// Turn reviewed `extract` rows (CSV) into rows of the targets file, keeping each target's document and line.
+    Import {
+        /// The reviewed CSV that `townpulse extract` wrote.
+        reviewed: PathBuf,
+        /// The document the rows came from, for each target's `source` (default: the CSV's name).
+        #[arg(long)]
+        document: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
 fn init_tracing(format: &str, default_level: &str) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
@@ -261,6 +302,51 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Serve => serve(&cli.config),
+        Command::Extract { files, format, out, to_targets, gold_targets, gold_baselines } => {
+            let catalogue = optional_catalogue(&cli.config);
+            let options = extract_options(catalogue.as_ref());
+            let mut rows = Vec::new();
+            let mut targets = Vec::new();
+            let mut problems = Vec::new();
+            for file in &files {
+                let bytes = std::fs::read(file).with_context(|| format!("{}: cannot read", file.display()))?;
+                let text = extract::decode(file, &bytes)?;
+                let found = extract::extract(&text, &options);
+                if to_targets {
+                    let (new, mut trouble) = extract::to_targets(&found, &file.display().to_string(), &options);
+                    targets.extend(new);
+                    problems.append(&mut trouble);
+                }
+                rows.extend(found);
+            }
+            if let (Some(gold_targets), Some(gold_baselines)) = (gold_targets, gold_baselines) {
+                let read = |p: &PathBuf| std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()));
+                let scores = extract::score::score(&rows, &read(&gold_targets)?, &read(&gold_baselines)?);
+                println!("{}", extract::summary(&scores));
+                return Ok(0);
+            }
+            if to_targets {
+                return write_targets(targets, problems, catalogue.as_ref(), out.as_deref());
+            }
+            let mut buffer = Vec::new();
+            if format == "json" {
+                extract::write_json(&rows, &mut buffer)?;
+            } else {
+                extract::write_csv(&rows, &mut buffer)?;
+            }
+            write_or_print(out.as_deref(), &buffer)?;
+            eprintln!("{} rows ({} targets) from {} file(s)", rows.len(), rows.iter().filter(|r| r.kind == extract::Kind::Target).count(), files.len());
+            Ok(0)
+        }
+        Command::Targets { command: TargetsCommand::Import { reviewed, document, out } } => {
+            let catalogue = optional_catalogue(&cli.config);
+            let options = extract_options(catalogue.as_ref());
+            let label = reviewed.display().to_string();
+            let text = std::fs::read_to_string(&reviewed).with_context(|| format!("{label}: cannot read"))?;
+            let rows = extract::read_rows_csv(&label, &text)?;
+            let (targets, problems) = extract::to_targets(&rows, document.as_deref().unwrap_or(&label), &options);
+            write_targets(targets, problems, catalogue.as_ref(), out.as_deref())
+        }
         Command::Backfill { from, to, dry_run, send, force } => backfill(&cli.config, &from, &to, dry_run, send, force),
         Command::Compute { observations, indicators, targets, entities, standards, out, format, period, base_period } => {
             let period = parse_period(period, "--period")?;
@@ -494,4 +580,96 @@ fn backfill(path: &std::path::Path, from: &str, to: &str, dry_run: bool, send: b
     }
     bar.finish_with_message("done");
     Ok(worst)
+}
+
+/// The catalogue of the configuration, when there is a valid one (extraction works without).
+fn optional_catalogue(path: &std::path::Path) -> Option<contract::Catalogue> {
+    if !path.exists() {
+        return None;
+    }
+    match load_config(path) {
+        Ok(config) => Some(config.catalogue),
+        Err(error) => {
+            tracing::warn!(message = "Extracting without the catalogue: the configuration does not load.", error = %error);
+            None
+        }
+    }
+}
+
+/// The extractor's indicator names: the built-in six plus every catalogue indicator's name and synonyms.
+fn extract_options(catalogue: Option<&contract::Catalogue>) -> extract::Options {
+    let names = catalogue
+        .map(|c| {
+            c.indicators
+                .values()
+                .map(|i| extract::IndicatorName { code: i.code.clone(), names: std::iter::once(i.name.clone()).chain(i.synonyms.iter().cloned()).collect() })
+                .collect()
+        })
+        .unwrap_or_default();
+    extract::Options::with_catalogue(names)
+}
+
+fn write_or_print(out: Option<&std::path::Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    match out {
+        Some(path) => contract::atomic::write_file(path, bytes).with_context(|| format!("{}: cannot write", path.display())),
+        None => Ok(std::io::stdout().write_all(bytes)?),
+    }
+}
+
+/// Writes target rows as the targets file: regions mapped to entity codes by name, values
+/// converted to the indicator's unit; every row that cannot be is listed on standard error.
+/// Exit code 1 when some rows were left out.
+fn write_targets(
+    targets: Vec<extract::TargetRow>,
+    mut problems: Vec<extract::Problem>,
+    catalogue: Option<&contract::Catalogue>,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<u8> {
+    let mut kept = Vec::new();
+    for mut target in targets {
+        let (path, line) = target.source.rsplit_once(':').map_or((target.source.clone(), 0), |(p, l)| (p.to_string(), l.parse().unwrap_or(0)));
+        let mut problem = |field: &str, reason: String| problems.push(extract::Problem { path: path.clone(), line, field: field.to_string(), reason });
+        if let Some(catalogue) = catalogue {
+            // The region as written ("北京市延庆区"): an entity by code or name, else the one entity
+            // whose name ends it.
+            let exact = catalogue.entities.values().find(|e| e.name == target.entity || e.code == target.entity);
+            let mut by_suffix = catalogue.entities.values().filter(|e| e.name.chars().count() >= 2 && target.entity.ends_with(&e.name));
+            let found = exact.or_else(|| match (by_suffix.next(), by_suffix.next()) {
+                (Some(one), None) => Some(one),
+                _ => None,
+            });
+            match found {
+                Some(entity) => target.entity = entity.code.clone(),
+                None => {
+                    problem("region", format!("{:?} is not the name of an entity in the entities file", target.entity));
+                    continue;
+                }
+            }
+            if let Some(indicator) = catalogue.indicators.get(&target.indicator)
+                && !target.unit.is_empty()
+                && target.unit != indicator.unit
+            {
+                match sources::unit_factor(&target.unit, &indicator.unit) {
+                    Some(factor) => {
+                        target.value *= factor;
+                        target.unit = indicator.unit.clone();
+                    }
+                    None => {
+                        problem("unit", format!("{:?} does not convert to {:?}, the unit of {}", target.unit, indicator.unit, indicator.code));
+                        continue;
+                    }
+                }
+            }
+        }
+        kept.push(target);
+    }
+    let mut buffer = Vec::new();
+    extract::write_targets_csv(&kept, &mut buffer)?;
+    write_or_print(out, &buffer)?;
+    for problem in &problems {
+        eprintln!("left out: {problem}");
+    }
+    eprintln!("{} targets written, {} rows left out", kept.len(), problems.len());
+    Ok(if problems.is_empty() { 0 } else { 1 })
 }
