@@ -20,6 +20,76 @@ pub struct CsvOptions<'a> {
     pub max_bad_row_share: f64,
 }
 
+/// Reads a CSV source, checking each row against the catalogue.
+///
+/// Bad rows are returned as issues, not dropped silently; [`SourceBatch::over_limit`] tells
+/// whether their share fails the whole source.
+pub fn read_csv_source(options: &CsvOptions<'_>, catalogue: &Catalogue) -> Result<SourceBatch, IngestError> {
+    let path_text = options.path.display().to_string();
+    let source_name = options.name.to_string();
+    let raw = crate::read_contract_file(&source_name, options.path)?;
+    let text = decode(&raw, options.gb18030)
+        .map_err(|(line, encoding)| IngestError::Decode { source_name: source_name.clone(), path: path_text.clone(), line, encoding })?;
+
+    let mut structural = Problems::default();
+    let rows = contract::read_table(&path_text, &text, &["entity", "indicator", "period", "value"], &mut structural);
+    if rows.is_empty() && !structural.is_empty() && structural.0[0].line <= 1 {
+        let message = structural.0.iter().map(|p| format!("field `{}`: {}", p.field, p.message)).collect::<Vec<_>>().join("; ");
+        return Err(IngestError::Header { source_name, path: path_text, message });
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let raw_line = |line: u64| lines.get(line.saturating_sub(1) as usize).map(|l| l.to_string()).unwrap_or_default();
+    let mut checker = Checker::new(&source_name, &path_text, catalogue);
+    for p in structural.0 {
+        checker.issue(p.line, None, &p.field, p.message, raw_line(p.line));
+    }
+    let unreadable_rows = checker.issues.iter().filter(|i| i.field == "row").count();
+    for row in &rows {
+        let value = match row.get("value") {
+            None => Ok(None),
+            Some(text) => match text.replace(',', "").parse::<f64>() {
+                Ok(v) if v.is_finite() => Ok(Some(v)),
+                _ => Err(format!("expected a number or an empty cell, got {text:?}")),
+            },
+        };
+        checker.check(Candidate {
+            entity: row.get("entity").unwrap_or(""),
+            indicator: row.get("indicator").unwrap_or(""),
+            period: row.get("period").unwrap_or(""),
+            value,
+            unit: row.get("unit"),
+            source: row.get("source"),
+            vintage: row.get("vintage"),
+            note: row.get("note"),
+            line: row.line,
+            cell: None,
+            raw: &raw_line(row.line),
+        });
+    }
+    let rows_read = rows.len() + unreadable_rows;
+    checker.finish(source_name, path_text, raw, rows_read, options.max_bad_row_share)
+}
+
+/// One observation offered by a reader, before it is checked against the catalogue.
+pub(crate) struct Candidate<'a> {
+    pub entity: &'a str,
+    pub indicator: &'a str,
+    pub period: &'a str,
+    /// The number, none for a missing value, or why the cell is not a number.
+    pub value: Result<Option<f64>, String>,
+    /// The unit the source states, converted to the catalogue's when it differs.
+    pub unit: Option<&'a str>,
+    pub source: Option<&'a str>,
+    pub vintage: Option<&'a str>,
+    pub note: Option<&'a str>,
+    /// 1-based line in a text input (0 when the place is a cell).
+    pub line: u64,
+    /// A cell or item, for inputs without lines.
+    pub cell: Option<String>,
+    /// The row as the source wrote it.
+    pub raw: &'a str,
+}
+
 #[derive(Default)]
 struct Columns {
     entity: Vec<String>,
@@ -35,96 +105,104 @@ struct Columns {
     note: Vec<Option<String>>,
 }
 
-/// Reads a CSV source, checking each row against the catalogue.
-///
-/// Bad rows are returned as issues, not dropped silently; [`SourceBatch::over_limit`] tells
-/// whether their share fails the whole source.
-pub fn read_csv_source(options: &CsvOptions<'_>, catalogue: &Catalogue) -> Result<SourceBatch, IngestError> {
-    let path_text = options.path.display().to_string();
-    let source_name = options.name.to_string();
-    let raw = crate::read_contract_file(&source_name, options.path)?;
-    let text = decode(&raw, options.gb18030)
-        .map_err(|(line, encoding)| IngestError::Decode { source_name: source_name.clone(), path: path_text.clone(), line, encoding })?;
-    let sha256 = format!("{:x}", Sha256::digest(&raw));
-    let vintage = sha256[..12].to_string();
+/// Checks candidates against the catalogue — known entity and indicator, a period, a number in
+/// the indicator's range, a unit that converts, one value per key — and gathers the good ones.
+pub(crate) struct Checker<'c> {
+    source_name: String,
+    path_text: String,
+    catalogue: &'c Catalogue,
+    out: Columns,
+    /// Each key's first place and its row in the output; a key given again in another vintage is a revision.
+    seen: HashMap<(String, String, Period), (String, usize)>,
+    pub issues: Vec<RowIssue>,
+    revisions: Vec<Revision>,
+}
 
-    let mut structural = Problems::default();
-    let rows = contract::read_table(&path_text, &text, &["entity", "indicator", "period", "value"], &mut structural);
-    if rows.is_empty() && !structural.is_empty() && structural.0[0].line <= 1 {
-        let message = structural.0.iter().map(|p| format!("field `{}`: {}", p.field, p.message)).collect::<Vec<_>>().join("; ");
-        return Err(IngestError::Header { source_name, path: path_text, message });
-    }
-    let lines: Vec<&str> = text.lines().collect();
-    let raw_line = |line: u64| lines.get(line.saturating_sub(1) as usize).map(|l| l.to_string()).unwrap_or_default();
-    let mut issues: Vec<RowIssue> = structural
-        .0
-        .into_iter()
-        .map(|p| RowIssue { source: source_name.clone(), raw: raw_line(p.line), path: p.path, line: p.line, field: p.field, reason: p.message })
-        .collect();
-
-    let mut out = Columns::default();
-    // Each key's first line and its row in the output; a key given again in another vintage is a revision.
-    let mut seen: HashMap<(String, String, Period), (u64, usize)> = HashMap::new();
-    let mut revisions: Vec<Revision> = Vec::new();
-    for row in &rows {
-        let mut problem = |field: &str, reason: String| {
-            issues.push(RowIssue {
-                source: source_name.clone(),
-                path: path_text.clone(),
-                line: row.line,
-                field: field.to_string(),
-                reason,
-                raw: raw_line(row.line),
-            });
-        };
-        let entity = row.get("entity").unwrap_or("");
-        if !catalogue.entities.contains_key(entity) {
-            problem("entity", format!("unknown entity {entity:?}: it is not in the entities file"));
-            continue;
+impl<'c> Checker<'c> {
+    pub fn new(source_name: &str, path_text: &str, catalogue: &'c Catalogue) -> Checker<'c> {
+        Checker {
+            source_name: source_name.to_string(),
+            path_text: path_text.to_string(),
+            catalogue,
+            out: Columns::default(),
+            seen: HashMap::new(),
+            issues: Vec::new(),
+            revisions: Vec::new(),
         }
-        let indicator_code = row.get("indicator").unwrap_or("");
-        let Some(indicator) = catalogue.indicators.get(indicator_code) else {
-            problem("indicator", format!("unknown indicator {indicator_code:?}: it is not in the indicator catalogue"));
-            continue;
+    }
+
+    pub fn issue(&mut self, line: u64, cell: Option<String>, field: &str, reason: String, raw: String) {
+        self.issues.push(RowIssue {
+            source: self.source_name.clone(),
+            path: self.path_text.clone(),
+            line,
+            cell,
+            field: field.to_string(),
+            reason,
+            raw,
+        });
+    }
+
+    pub fn check(&mut self, row: Candidate<'_>) {
+        let problem = |checker: &mut Checker<'_>, field: &str, reason: String| checker.issue(row.line, row.cell.clone(), field, reason, row.raw.to_string());
+        let entity = row.entity;
+        if !self.catalogue.entities.contains_key(entity) {
+            problem(self, "entity", format!("unknown entity {entity:?}: it is not in the entities file"));
+            return;
+        }
+        let indicator_code = row.indicator;
+        let Some(indicator) = self.catalogue.indicators.get(indicator_code) else {
+            problem(self, "indicator", format!("unknown indicator {indicator_code:?}: it is not in the indicator catalogue"));
+            return;
         };
-        let period_text = row.get("period").unwrap_or("");
-        let period = match period_text.parse::<Period>() {
+        let period = match row.period.parse::<Period>() {
             Ok(period) => period,
             Err(error) => {
-                problem("period", error.to_string());
-                continue;
+                problem(self, "period", error.to_string());
+                return;
             }
         };
-        let value = match row.get("value") {
-            None => None,
-            Some(text) => match text.replace(',', "").parse::<f64>() {
-                Ok(v) if v.is_finite() => Some(v),
-                _ => {
-                    problem("value", format!("expected a number or an empty cell, got {text:?}"));
-                    continue;
-                }
-            },
-        };
-        if let Some(v) = value {
-            if indicator.min.is_some_and(|min| v < min) || indicator.max.is_some_and(|max| v > max) {
-                let range = format!(
-                    "{} to {}",
-                    indicator.min.map_or("-∞".to_string(), |m| m.to_string()),
-                    indicator.max.map_or("∞".to_string(), |m| m.to_string())
-                );
-                problem("value", format!("{v} is outside the range of {indicator_code} ({range})"));
-                continue;
+        let mut value = match row.value {
+            Ok(value) => value,
+            Err(reason) => {
+                problem(self, "value", reason);
+                return;
             }
-        }
-        if let Some(unit) = row.get("unit")
+        };
+        if let Some(unit) = row.unit.map(str::trim).filter(|u| !u.is_empty())
             && unit != indicator.unit
         {
-            problem("unit", format!("expected {:?}, the unit of {indicator_code} in the catalogue, got {unit:?}", indicator.unit));
-            continue;
+            match sources::unit_factor(unit, &indicator.unit) {
+                Some(factor) => value = value.map(|v| v * factor),
+                None => {
+                    problem(
+                        self,
+                        "unit",
+                        format!("expected {:?} (the unit of {indicator_code} in the catalogue) or a unit that converts to it, got {unit:?}", indicator.unit),
+                    );
+                    return;
+                }
+            }
         }
+        if let Some(v) = value
+            && (indicator.min.is_some_and(|min| v < min) || indicator.max.is_some_and(|max| v > max))
+        {
+            let range = format!(
+                "{} to {}",
+                indicator.min.map_or("-∞".to_string(), |m| m.to_string()),
+                indicator.max.map_or("∞".to_string(), |m| m.to_string())
+            );
+            problem(self, "value", format!("{v} is outside the range of {indicator_code} ({range})"));
+            return;
+        }
+        let place = match (&row.cell, row.line) {
+            (Some(cell), _) => format!("{}: {cell}", self.path_text),
+            (None, line) => format!("{}:{line}", self.path_text),
+        };
         let key = (entity.to_string(), indicator_code.to_string(), period);
-        let row_vintage = row.get("vintage").map(str::to_string);
-        if let Some(&(first, index)) = seen.get(&key) {
+        let row_vintage = row.vintage.map(str::to_string);
+        if let Some((first, index)) = self.seen.get(&key).cloned() {
+            let out = &mut self.out;
             let earlier_vintage = out.vintage[index].clone();
             match (&earlier_vintage, &row_vintage) {
                 (Some(earlier), Some(later)) if earlier != later => {
@@ -133,7 +211,7 @@ pub fn read_csv_source(options: &CsvOptions<'_>, catalogue: &Catalogue) -> Resul
                     } else {
                         (later.clone(), earlier.clone(), value, out.value[index])
                     };
-                    revisions.push(Revision {
+                    self.revisions.push(Revision {
                         entity: entity.to_string(),
                         indicator: indicator_code.to_string(),
                         period: period.to_string(),
@@ -141,20 +219,25 @@ pub fn read_csv_source(options: &CsvOptions<'_>, catalogue: &Catalogue) -> Resul
                         old_vintage,
                         new_vintage,
                         new_value,
-                        place: format!("{path_text}:{}", row.line),
+                        place,
                     });
                     if later > earlier {
                         out.value[index] = value;
-                        out.source[index] = row.get("source").map(str::to_string);
-                        out.note[index] = row.get("note").map(str::to_string);
+                        out.source[index] = row.source.map(str::to_string);
+                        out.note[index] = row.note.map(str::to_string);
                         out.vintage[index] = row_vintage;
                     }
                 }
-                _ => problem("period", format!("duplicated key {entity},{indicator_code},{period}: first given on line {first}")),
+                _ => {
+                    let first = first.strip_prefix(&format!("{}:", self.path_text)).map_or(first.clone(), |l| format!("line {l}"));
+                    let first = first.strip_prefix(&format!("{}: ", self.path_text)).map_or(first.clone(), str::to_string);
+                    problem(self, "period", format!("duplicated key {entity},{indicator_code},{period}: first given on {first}"));
+                }
             }
-            continue;
+            return;
         }
-        seen.insert(key, (row.line, out.entity.len()));
+        let out = &mut self.out;
+        self.seen.insert(key, (place, out.entity.len()));
         out.entity.push(entity.to_string());
         out.indicator.push(indicator_code.to_string());
         out.period.push(period.to_string());
@@ -163,24 +246,18 @@ pub fn read_csv_source(options: &CsvOptions<'_>, catalogue: &Catalogue) -> Resul
         out.sub.push(period.sub());
         out.end_month.push(period.end_month_index());
         out.value.push(value);
-        out.source.push(row.get("source").map(str::to_string));
+        out.source.push(row.source.map(str::to_string));
         out.vintage.push(row_vintage);
-        out.note.push(row.get("note").map(str::to_string));
+        out.note.push(row.note.map(str::to_string));
     }
 
-    let rows_read = rows.len() + issues.iter().filter(|i| i.field == "row").count();
-    let frame = build_frame(out, &vintage).map_err(IngestError::polars(format!("source {source_name:?}: building the frame")))?;
-    Ok(SourceBatch {
-        source: source_name,
-        path: path_text,
-        raw,
-        sha256,
-        rows_read,
-        frame,
-        issues,
-        revisions,
-        max_bad_row_share: options.max_bad_row_share,
-    })
+    /// The batch: the good rows as the canonical frame, stamped with the input's vintage.
+    pub fn finish(self, source_name: String, path: String, raw: Vec<u8>, rows_read: usize, max_bad_row_share: f64) -> Result<SourceBatch, IngestError> {
+        let sha256 = format!("{:x}", Sha256::digest(&raw));
+        let vintage = sha256[..12].to_string();
+        let frame = build_frame(self.out, &vintage).map_err(IngestError::polars(format!("source {source_name:?}: building the frame")))?;
+        Ok(SourceBatch { source: source_name, path, raw, sha256, rows_read, frame, issues: self.issues, revisions: self.revisions, max_bad_row_share })
+    }
 }
 
 fn build_frame(out: Columns, vintage: &str) -> PolarsResult<DataFrame> {

@@ -19,16 +19,33 @@ pub struct RowIssue {
     /// The configured source name.
     pub source: String,
     pub path: String,
+    /// The 1-based line in a text input; 0 where the place is a cell.
     pub line: u64,
+    /// The cell or item (`Sheet1!C7`, `page 2, item 14`, `datanodes[12]`) where there is no line.
+    pub cell: Option<String>,
     pub field: String,
     pub reason: String,
     /// The row as it stood in the file.
     pub raw: String,
 }
 
+impl RowIssue {
+    /// `path:line`, `path: cell` or `path:line: cell`, with `path` shown as the caller likes.
+    pub fn place(&self, shown_path: &str) -> String {
+        let mut place = shown_path.to_string();
+        if self.line > 0 {
+            place.push_str(&format!(":{}", self.line));
+        }
+        if let Some(cell) = &self.cell {
+            place.push_str(&format!(": {cell}"));
+        }
+        place
+    }
+}
+
 impl std::fmt::Display for RowIssue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}: field `{}`: {}", self.path, self.line, self.field, self.reason)
+        write!(f, "{}: field `{}`: {}", self.place(&self.path), self.field, self.reason)
     }
 }
 

@@ -35,7 +35,7 @@ pub struct Vintage {
 const INDEX_HEADER: &str = "vintage,sha256,fetched_at,rows,set_aside";
 
 /// The header of a quarantine file.
-pub const QUARANTINE_HEADER: &str = "source,path,line,field,reason,raw";
+pub const QUARANTINE_HEADER: &str = "source,path,line,cell,field,reason,raw";
 
 pub struct Warehouse {
     root: PathBuf,
@@ -243,6 +243,7 @@ fn quarantine_csv(issues: &[RowIssue]) -> String {
             issue.source.as_str(),
             issue.path.as_str(),
             &issue.line.to_string(),
+            issue.cell.as_deref().unwrap_or(""),
             issue.field.as_str(),
             issue.reason.as_str(),
             issue.raw.as_str(),

@@ -732,7 +732,7 @@ fn ingest_sources(
                     .iter()
                     .map(|issue| ProblemInfo {
                         level: "warn".into(),
-                        place: format!("{}:{}", shown_path, issue.line),
+                        place: issue.place(&shown_path),
                         message: format!("field `{}`: {}", issue.field, issue.reason),
                     })
                     .collect();

@@ -236,3 +236,60 @@ impl SourceError {
         SourceError::Structure { place: place.to_string(), expected: expected.into() }
     }
 }
+
+/// A reader with its spec: what a configured source says about its input's format.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Spec {
+    /// A delimited table ([`read_csv`]).
+    Csv(CsvSpec),
+    /// An xlsx sheet ([`read_xlsx`]).
+    Xlsx(XlsxSpec),
+    /// A World Bank bulk-download CSV ([`worldbank_bulk_csv`]), optionally limited to some countries.
+    WorldBankCsv { countries: Option<Vec<String>> },
+    /// World Bank API v2 JSON pages ([`worldbank_page`]); the caller fetches each page.
+    WorldBankApi,
+    /// An NBS easyquery answer ([`nbs_easyquery`]).
+    Nbs(NbsSpec),
+    /// A JSON-stat dataset ([`jsonstat`]).
+    JsonStat(JsonStatSpec),
+}
+
+impl Spec {
+    /// A short name of the format, for messages.
+    pub fn format(&self) -> &'static str {
+        match self {
+            Spec::Csv(_) => "table (csv)",
+            Spec::Xlsx(_) => "table (xlsx)",
+            Spec::WorldBankCsv { .. } => "World Bank bulk CSV",
+            Spec::WorldBankApi => "World Bank API",
+            Spec::Nbs(_) => "NBS easyquery",
+            Spec::JsonStat(_) => "JSON-stat",
+        }
+    }
+}
+
+/// Reads one input (one page, for the World Bank API) with its spec. A JSON-stat collection,
+/// which holds links rather than data, is a [`SourceError::Structure`] naming its first links.
+pub fn read(label: &str, bytes: &[u8], spec: &Spec) -> Result<Read, SourceError> {
+    match spec {
+        Spec::Csv(spec) => read_csv(label, bytes, spec),
+        Spec::Xlsx(spec) => read_xlsx(label, bytes, spec),
+        Spec::WorldBankCsv { countries } => {
+            let codes: Option<Vec<&str>> = countries.as_ref().map(|c| c.iter().map(String::as_str).collect());
+            worldbank_bulk_csv(label, bytes, codes.as_deref())
+        }
+        Spec::WorldBankApi => worldbank_page(label, bytes).map(|(_, read)| read),
+        Spec::Nbs(spec) => nbs_easyquery(label, bytes, spec),
+        Spec::JsonStat(spec) => match jsonstat(label, bytes, spec)? {
+            JsonStat::Data(read) => Ok(read),
+            JsonStat::Collection(links) => Err(SourceError::structure(
+                label,
+                format!(
+                    "a JSON-stat dataset, got a collection of {} links (configure one of them as the source: {})",
+                    links.len(),
+                    links.iter().take(3).map(|l| l.href.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            )),
+        },
+    }
+}
