@@ -6,6 +6,7 @@ mod contract;
 
 mod engine;
 mod extract;
+mod ingest;
 mod invalid;
 mod properties;
 mod published;

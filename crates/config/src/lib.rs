@@ -86,22 +86,94 @@ struct RawCatalogue {
     /// Standards (达标 checklists), optional.
     #[serde(default)]
     standards: Option<PathBuf>,
+    /// The NBS division-code folder (`provinces.csv`, `cities.csv`, `areas.csv`, `streets.csv`):
+    /// its divisions join the entities (those the entities file names stay as written there).
+    #[serde(default)]
+    divisions: Option<PathBuf>,
+    /// How deep: `province`, `prefecture`, `county` (default) or `town`.
+    #[serde(default)]
+    divisions_depth: Option<String>,
+    /// The entity code of the nation, the provinces' parent (optional).
+    #[serde(default)]
+    divisions_parent: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, tag = "type", rename_all = "snake_case")]
-enum RawSource {
-    /// A CSV file in the observations contract (`entity,indicator,period,value`, optional `unit,source,vintage,note`).
-    Csv {
-        name: String,
-        path: PathBuf,
-        /// `utf-8` (default, a BOM is allowed) or `gbk` / `gb18030`.
-        #[serde(default)]
-        encoding: Option<String>,
-        /// The share of bad rows above which the whole source fails (default 0.5).
-        #[serde(default)]
-        max_bad_row_share: Option<f64>,
-    },
+/// A source as written. `type` says which reader; each type uses some of the other keys, and a
+/// key that its type does not use is reported.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    /// `csv` (a file in the observations contract), `table` (a published CSV or xlsx table),
+    /// `worldbank`, `nbs` or `jsonstat`.
+    #[serde(rename = "type")]
+    kind: String,
+    name: String,
+    /// A file, or…
+    path: Option<PathBuf>,
+    /// …a URL (http or https): `worldbank`, `nbs`, `jsonstat`.
+    url: Option<String>,
+    /// The share of bad rows above which the whole source fails (default 0.5).
+    max_bad_row_share: Option<f64>,
+    /// `csv`: `utf-8` (default) or `gbk`; `table`: `auto` (default), `utf-8` or `gbk`.
+    encoding: Option<String>,
+    /// Source values → entity codes (World Bank: also the countries read).
+    #[serde(default)]
+    entities: std::collections::BTreeMap<String, String>,
+    /// `nbs`: six-digit NBS codes (`330000`, `330100`) become division codes (`33`, `3301`).
+    entity_codes: Option<String>,
+    /// Source indicator names or codes → indicator codes.
+    #[serde(default)]
+    indicators: std::collections::BTreeMap<String, String>,
+    /// Seconds per HTTP attempt (default 30).
+    timeout_s: Option<u64>,
+    /// Attempts after the first on timeouts and 5xx (default 3).
+    retries: Option<u32>,
+    /// The first wait before a retry, doubled each time, with jitter (default 1000).
+    retry_backoff_ms: Option<u64>,
+    // `table`:
+    /// `,` (default), `tab` or `;`.
+    delimiter: Option<String>,
+    /// xlsx: the sheet (default: the first).
+    sheet: Option<String>,
+    /// The 1-based row of the header (default: the first row holding `entity_column`).
+    header_row: Option<u32>,
+    two_row_header: Option<bool>,
+    entity_column: Option<String>,
+    /// Looked up in `entities` when the entity cell is empty or `NA` (a name column, say).
+    entity_fallback_column: Option<String>,
+    /// Leave out (listed, not errors) rows whose entity cannot be resolved.
+    skip_unresolved: Option<bool>,
+    /// `long`, `wide` or `columns`.
+    layout: Option<String>,
+    /// `columns`: the period of every value.
+    period: Option<String>,
+    /// `columns`: column header → indicator code.
+    #[serde(default)]
+    columns: std::collections::BTreeMap<String, String>,
+    /// `wide`, `jsonstat`: one indicator code for every value.
+    indicator: Option<String>,
+    /// `wide`/`long`: the column holding the indicator.
+    indicator_column: Option<String>,
+    /// `wide`: the indicator is the parent row of a two-row header.
+    indicator_from_header: Option<bool>,
+    period_column: Option<String>,
+    value_column: Option<String>,
+    unit_column: Option<String>,
+    /// The unit of values whose header or unit column states none.
+    unit: Option<String>,
+    // `nbs`:
+    /// The entity of a national series (default `CN`).
+    entity: Option<String>,
+    /// The answer has a `reg` dimension (regional databases), mapped through `entities`.
+    regional: Option<bool>,
+    // `jsonstat`:
+    dataset: Option<String>,
+    entity_dimension: Option<String>,
+    time_dimension: Option<String>,
+    indicator_dimension: Option<String>,
+    /// Dimension → the one category to read.
+    #[serde(default)]
+    fixed: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -240,7 +312,33 @@ pub struct Source {
 
 #[derive(Debug, Clone)]
 pub enum SourceKind {
+    /// A file in the observations contract.
     Csv { path: PathBuf, encoding: Encoding },
+    /// A published table or API answer, read by a `sources` reader.
+    Reader(ReaderSource),
+}
+
+/// Where a reader source's input is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    File(PathBuf),
+    Url(String),
+}
+
+/// A source read by a `sources` reader.
+#[derive(Debug, Clone)]
+pub struct ReaderSource {
+    pub location: Location,
+    pub spec: sources::Spec,
+    /// Source values → entity codes, applied to what the reader gives.
+    pub entities: std::collections::BTreeMap<String, String>,
+    /// Source indicator values → indicator codes, applied to what the reader gives.
+    pub indicators: std::collections::BTreeMap<String, String>,
+    /// Six-digit NBS codes become division codes (`330000` → `33`, `330100` → `3301`).
+    pub nbs_codes: bool,
+    pub timeout: std::time::Duration,
+    pub retries: u32,
+    pub retry_backoff: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -374,6 +472,274 @@ fn toml_message(text: &str, error: &toml::de::Error) -> String {
     }
 }
 
+/// Checks a source's keys for its type and builds what ingest needs; `None` when it cannot.
+fn check_source(source: &RawSource, label: &str, resolve: &dyn Fn(&Path) -> PathBuf, problems: &mut Vec<String>) -> Option<SourceKind> {
+    use sources::{CsvSpec, Encoding as TextEncoding, EntitySpec, IndicatorFrom, JsonStatIndicator, JsonStatSpec, Layout, NbsEntity, NbsSpec, Spec, TableSpec, Unresolved, XlsxSpec};
+    let start = problems.len();
+    let mut problem = |message: String| problems.push(format!("{label}: {message}"));
+    // Keys each type uses, beyond `type`, `name` and `max_bad_row_share`.
+    let allowed: &[&str] = match source.kind.as_str() {
+        "csv" => &["path", "encoding"],
+        "table" => &[
+            "path", "encoding", "entities", "entity_codes", "indicators", "delimiter", "sheet", "header_row", "two_row_header", "entity_column",
+            "entity_fallback_column", "skip_unresolved", "layout", "period", "columns", "indicator", "indicator_column", "indicator_from_header",
+            "period_column", "value_column", "unit_column", "unit",
+        ],
+        "worldbank" => &["path", "url", "entities", "indicators", "timeout_s", "retries", "retry_backoff_ms"],
+        "nbs" => &["path", "url", "entities", "entity_codes", "indicators", "timeout_s", "retries", "retry_backoff_ms", "entity", "regional"],
+        "jsonstat" => &[
+            "path", "url", "entities", "entity_codes", "indicators", "timeout_s", "retries", "retry_backoff_ms", "dataset", "entity_dimension",
+            "time_dimension", "indicator_dimension", "indicator", "fixed",
+        ],
+        other => {
+            problem(format!("`type` must be csv, table, worldbank, nbs or jsonstat, got {other:?}"));
+            return None;
+        }
+    };
+    let given: [(&str, bool); 34] = [
+        ("path", source.path.is_some()),
+        ("url", source.url.is_some()),
+        ("encoding", source.encoding.is_some()),
+        ("entities", !source.entities.is_empty()),
+        ("entity_codes", source.entity_codes.is_some()),
+        ("indicators", !source.indicators.is_empty()),
+        ("timeout_s", source.timeout_s.is_some()),
+        ("retries", source.retries.is_some()),
+        ("retry_backoff_ms", source.retry_backoff_ms.is_some()),
+        ("delimiter", source.delimiter.is_some()),
+        ("sheet", source.sheet.is_some()),
+        ("header_row", source.header_row.is_some()),
+        ("two_row_header", source.two_row_header.is_some()),
+        ("entity_column", source.entity_column.is_some()),
+        ("entity_fallback_column", source.entity_fallback_column.is_some()),
+        ("skip_unresolved", source.skip_unresolved.is_some()),
+        ("layout", source.layout.is_some()),
+        ("period", source.period.is_some()),
+        ("columns", !source.columns.is_empty()),
+        ("indicator", source.indicator.is_some()),
+        ("indicator_column", source.indicator_column.is_some()),
+        ("indicator_from_header", source.indicator_from_header.is_some()),
+        ("period_column", source.period_column.is_some()),
+        ("value_column", source.value_column.is_some()),
+        ("unit_column", source.unit_column.is_some()),
+        ("unit", source.unit.is_some()),
+        ("entity", source.entity.is_some()),
+        ("regional", source.regional.is_some()),
+        ("dataset", source.dataset.is_some()),
+        ("entity_dimension", source.entity_dimension.is_some()),
+        ("time_dimension", source.time_dimension.is_some()),
+        ("indicator_dimension", source.indicator_dimension.is_some()),
+        ("fixed", !source.fixed.is_empty()),
+        ("max_bad_row_share", false),
+    ];
+    for (key, present) in given {
+        if present && !allowed.contains(&key) {
+            problem(format!("`{key}` does not apply to a {} source", source.kind));
+        }
+    }
+    let location = match (&source.path, &source.url) {
+        (Some(path), None) => {
+            let resolved = resolve(path);
+            if !resolved.is_file() {
+                problem(format!("`path` {} does not exist", resolved.display()));
+            }
+            Some(Location::File(resolved))
+        }
+        (None, Some(url)) => {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                problem(format!("`url` must start with http:// or https://, got {url:?}"));
+            }
+            Some(Location::Url(url.clone()))
+        }
+        (Some(_), Some(_)) => {
+            problem("give `path` or `url`, not both".to_string());
+            None
+        }
+        (None, None) => {
+            problem(if allowed.contains(&"url") { "`path` or `url` is required" } else { "`path` is required" }.to_string());
+            None
+        }
+    };
+    let required = |value: &Option<String>, key: &str, what: &str, problem: &mut dyn FnMut(String)| -> String {
+        value.clone().unwrap_or_else(|| {
+            problem(format!("`{key}` is required {what}"));
+            String::new()
+        })
+    };
+    let nbs_codes = match source.entity_codes.as_deref() {
+        None => false,
+        Some("nbs") => true,
+        Some(other) => {
+            problem(format!("`entity_codes` must be \"nbs\", got {other:?}"));
+            false
+        }
+    };
+    let spec = match source.kind.as_str() {
+        "csv" => {
+            let encoding = match source.encoding.as_deref().unwrap_or("utf-8").to_ascii_lowercase().as_str() {
+                "utf-8" | "utf8" => Encoding::Utf8,
+                "gbk" | "gb2312" | "gb18030" => Encoding::Gb18030,
+                other => {
+                    problem(format!("`encoding` must be utf-8, gbk or gb18030, got {other:?}"));
+                    Encoding::Utf8
+                }
+            };
+            let location = location?;
+            let Location::File(path) = location else { return None };
+            return (problems.len() == start).then_some(SourceKind::Csv { path, encoding });
+        }
+        "table" => {
+            let entity = EntitySpec {
+                column: required(&source.entity_column, "entity_column", "for a table", &mut problem),
+                map: source.entities.clone(),
+                fallback_column: source.entity_fallback_column.clone(),
+                unresolved: if source.skip_unresolved.unwrap_or(false) { Unresolved::Skip } else { Unresolved::Problem },
+            };
+            let layout = match source.layout.as_deref() {
+                Some("columns") => {
+                    if source.columns.is_empty() {
+                        problem("`columns` (header → indicator code) is required for the columns layout".to_string());
+                    }
+                    Layout::Columns { period: required(&source.period, "period", "for the columns layout", &mut problem), map: source.columns.clone() }
+                }
+                Some("wide") => {
+                    let indicator = match (&source.indicator, &source.indicator_column, source.indicator_from_header.unwrap_or(false)) {
+                        (Some(code), None, false) => IndicatorFrom::Fixed(code.clone()),
+                        (None, Some(column), false) => IndicatorFrom::Column(column.clone()),
+                        (None, None, true) => IndicatorFrom::ParentHeader,
+                        _ => {
+                            problem("the wide layout needs exactly one of `indicator`, `indicator_column` or `indicator_from_header = true`".to_string());
+                            IndicatorFrom::ParentHeader
+                        }
+                    };
+                    Layout::Wide { indicator, unit_column: source.unit_column.clone() }
+                }
+                Some("long") => Layout::Long {
+                    indicator_column: required(&source.indicator_column, "indicator_column", "for the long layout", &mut problem),
+                    period_column: required(&source.period_column, "period_column", "for the long layout", &mut problem),
+                    value_column: required(&source.value_column, "value_column", "for the long layout", &mut problem),
+                    unit_column: source.unit_column.clone(),
+                },
+                other => {
+                    problem(format!("`layout` must be long, wide or columns, got {other:?}"));
+                    Layout::Columns { period: String::new(), map: Default::default() }
+                }
+            };
+            let table = TableSpec {
+                header_row: source.header_row,
+                two_row_header: source.two_row_header.unwrap_or(false),
+                entity,
+                layout,
+                indicators: source.indicators.clone(),
+                unit: source.unit.clone(),
+            };
+            let xlsx = matches!(&location, Some(Location::File(p)) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("xlsx")));
+            if xlsx {
+                Spec::Xlsx(XlsxSpec { sheet: source.sheet.clone(), table })
+            } else {
+                if source.sheet.is_some() {
+                    problem("`sheet` applies to an .xlsx file only".to_string());
+                }
+                let encoding = match source.encoding.as_deref().unwrap_or("auto").to_ascii_lowercase().as_str() {
+                    "auto" => TextEncoding::Auto,
+                    "utf-8" | "utf8" => TextEncoding::Utf8,
+                    "gbk" | "gb2312" | "gb18030" => TextEncoding::Gb18030,
+                    other => {
+                        problem(format!("`encoding` must be auto, utf-8, gbk or gb18030, got {other:?}"));
+                        TextEncoding::Auto
+                    }
+                };
+                let delimiter = match source.delimiter.as_deref().unwrap_or(",") {
+                    "," => b',',
+                    "tab" | "\t" => b'\t',
+                    ";" => b';',
+                    other => {
+                        problem(format!("`delimiter` must be \",\", \"tab\" or \";\", got {other:?}"));
+                        b','
+                    }
+                };
+                Spec::Csv(CsvSpec { encoding, delimiter, table })
+            }
+        }
+        "worldbank" => match &location {
+            Some(Location::Url(_)) => Spec::WorldBankApi,
+            _ => Spec::WorldBankCsv { countries: (!source.entities.is_empty()).then(|| source.entities.keys().cloned().collect()) },
+        },
+        "nbs" => Spec::Nbs(NbsSpec {
+            indicators: source.indicators.clone(),
+            entity: if source.regional.unwrap_or(false) {
+                NbsEntity::Region(source.entities.clone())
+            } else {
+                NbsEntity::Fixed(source.entity.clone().unwrap_or_else(|| "CN".to_string()))
+            },
+        }),
+        _ => Spec::JsonStat(JsonStatSpec {
+            dataset: source.dataset.clone(),
+            entity: source.entity_dimension.clone(),
+            time: source.time_dimension.clone(),
+            indicator: match (&source.indicator_dimension, &source.indicator) {
+                (Some(dimension), None) => Some(JsonStatIndicator::Dimension(dimension.clone())),
+                (None, Some(code)) => Some(JsonStatIndicator::Fixed(code.clone())),
+                (None, None) => None,
+                (Some(_), Some(_)) => {
+                    problem("give `indicator_dimension` or `indicator`, not both".to_string());
+                    None
+                }
+            },
+            fixed: source.fixed.clone(),
+            entities: source.entities.clone(),
+            indicators: source.indicators.clone(),
+        }),
+    };
+    let location = location?;
+    (problems.len() == start).then(|| {
+        SourceKind::Reader(ReaderSource {
+            location,
+            spec,
+            // The other readers map codes themselves, through their spec.
+            entities: if source.kind == "worldbank" { source.entities.clone() } else { Default::default() },
+            indicators: if source.kind == "worldbank" { source.indicators.clone() } else { Default::default() },
+            nbs_codes,
+            timeout: std::time::Duration::from_secs(source.timeout_s.unwrap_or(30)),
+            retries: source.retries.unwrap_or(3),
+            retry_backoff: std::time::Duration::from_millis(source.retry_backoff_ms.unwrap_or(1000)),
+        })
+    })
+}
+
+/// The entities file's text with the divisions it does not name appended as rows.
+fn with_divisions(entities: &str, divisions: &[sources::Division], nation: Option<&str>) -> String {
+    let named: BTreeSet<&str> = entities.lines().skip(1).filter_map(|l| l.split(',').next()).collect();
+    let header = entities.lines().next().unwrap_or("code,name,level,parent");
+    let columns: Vec<&str> = header.split(',').map(str::trim).collect();
+    let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    for division in divisions.iter().filter(|d| !named.contains(d.code.as_str())) {
+        let level = match division.level {
+            sources::Level::Province => "province",
+            sources::Level::Prefecture => "prefecture",
+            sources::Level::County => "county",
+            sources::Level::Township => "town",
+        };
+        let parent = division.parent.as_deref().or(nation).unwrap_or("");
+        let row: Vec<&str> = columns
+            .iter()
+            .map(|c| match *c {
+                "code" => division.code.as_str(),
+                "name" => division.name.as_str(),
+                "level" => level,
+                "parent" => parent,
+                _ => "",
+            })
+            .collect();
+        let _ = writer.write_record(&row);
+    }
+    let rows = String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default();
+    let mut text = entities.trim_end().to_string();
+    text.push('\n');
+    text.push_str(&rows);
+    text
+}
+
 /// Parses a six-field cron expression (seconds first), as the scheduler will.
 pub fn parse_cron(text: &str) -> Result<croner::Cron, String> {
     if text.split_whitespace().count() != 6 {
@@ -420,33 +786,19 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, env: &Environment) -> Resu
     let mut names = BTreeSet::new();
     let mut sources = Vec::new();
     for (index, source) in raw.sources.into_iter().enumerate() {
-        match source {
-            RawSource::Csv { name, path: source_path, encoding, max_bad_row_share } => {
-                let label = format!("sources[{index}] {name:?} (csv)");
-                if name.trim().is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                    problems.push(format!("{label}: `name` must be letters, digits, `_` or `-`, got {name:?}"));
-                }
-                if !names.insert(name.clone()) {
-                    problems.push(format!("{label}: `name` is used by another source"));
-                }
-                let encoding = match encoding.as_deref().unwrap_or("utf-8").to_ascii_lowercase().as_str() {
-                    "utf-8" | "utf8" => Encoding::Utf8,
-                    "gbk" | "gb2312" | "gb18030" => Encoding::Gb18030,
-                    other => {
-                        problems.push(format!("{label}: `encoding` must be utf-8, gbk or gb18030, got {other:?}"));
-                        Encoding::Utf8
-                    }
-                };
-                let share = max_bad_row_share.unwrap_or(0.5);
-                if !(0.0..=1.0).contains(&share) {
-                    problems.push(format!("{label}: `max_bad_row_share` must be between 0 and 1, got {share}"));
-                }
-                let resolved = resolve(&source_path);
-                if !resolved.is_file() {
-                    problems.push(format!("{label}: `path` {} does not exist", resolved.display()));
-                }
-                sources.push(Source { name, kind: SourceKind::Csv { path: resolved, encoding }, max_bad_row_share: share });
-            }
+        let label = format!("sources[{index}] {:?} ({})", source.name, source.kind);
+        if source.name.trim().is_empty() || !source.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            problems.push(format!("{label}: `name` must be letters, digits, `_` or `-`, got {:?}", source.name));
+        }
+        if !names.insert(source.name.clone()) {
+            problems.push(format!("{label}: `name` is used by another source"));
+        }
+        let share = source.max_bad_row_share.unwrap_or(0.5);
+        if !(0.0..=1.0).contains(&share) {
+            problems.push(format!("{label}: `max_bad_row_share` must be between 0 and 1, got {share}"));
+        }
+        if let Some(kind) = check_source(&source, &label, &resolve, &mut problems) {
+            sources.push(Source { name: source.name, kind, max_bad_row_share: share });
         }
     }
     if sources.is_empty() {
@@ -478,7 +830,24 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, env: &Environment) -> Resu
     };
 
     let catalogue_files = vec![resolve(&raw.catalogue.entities), resolve(&raw.catalogue.indicators), resolve(&raw.catalogue.targets)];
-    let entities_text = read_catalogue_file(&catalogue_files[0], &mut problems, "entities");
+    let mut entities_text = read_catalogue_file(&catalogue_files[0], &mut problems, "entities");
+    if let Some(dir) = raw.catalogue.divisions.as_deref().map(resolve) {
+        let depth = match raw.catalogue.divisions_depth.as_deref().unwrap_or("county") {
+            "province" => Some(sources::Level::Province),
+            "prefecture" => Some(sources::Level::Prefecture),
+            "county" => Some(sources::Level::County),
+            "town" => Some(sources::Level::Township),
+            other => {
+                problems.push(format!("catalogue.divisions_depth: expected province, prefecture, county or town, got {other:?}"));
+                None
+            }
+        };
+        match depth.map(|depth| sources::divisions(&dir, depth)) {
+            Some(Ok(divisions)) => entities_text = with_divisions(&entities_text, &divisions, raw.catalogue.divisions_parent.as_deref()),
+            Some(Err(error)) => problems.push(format!("catalogue.divisions: {error}")),
+            None => {}
+        }
+    }
     let indicators_text = read_catalogue_file(&catalogue_files[1], &mut problems, "indicators");
     let targets_text = read_catalogue_file(&catalogue_files[2], &mut problems, "targets");
     let [entities_path, indicators_path, targets_path] =

@@ -106,6 +106,9 @@ pub struct Indicator {
     pub min: Option<f64>,
     pub max: Option<f64>,
     pub synonyms: Vec<String>,
+    /// Derived as numerator / denominator (×100 when the unit is `%`) wherever the data give both
+    /// and not the indicator itself: `ratio = pop_urban/pop_resident` is the urbanization rate.
+    pub ratio: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -282,6 +285,7 @@ fn parse_indicators(source: SourceText<'_>, problems: &mut Problems) -> BTreeMap
     let required = ["code", "name", "unit", "kind", "accumulation", "direction", "decimals"];
     let rows = read_table(source.path, source.text, &required, problems);
     let mut indicators = BTreeMap::new();
+    let mut ratios: Vec<(u64, String, String, String)> = Vec::new();
     let mut seen = BTreeMap::new();
     for row in &rows {
         let before = problems.len();
@@ -326,6 +330,19 @@ fn parse_indicators(source: SourceText<'_>, problems: &mut Problems) -> BTreeMap
             _ => (min, max),
         };
         let synonyms = row.get("synonyms").map(|s| s.split(';').map(|s| s.trim().to_string()).collect()).unwrap_or_default();
+        let ratio = match row.get("ratio") {
+            None => None,
+            Some(text) => match text.split_once('/') {
+                Some((numerator, denominator)) if !numerator.trim().is_empty() && !denominator.trim().is_empty() => {
+                    ratios.push((row.line, code.to_string(), numerator.trim().to_string(), denominator.trim().to_string()));
+                    Some((numerator.trim().to_string(), denominator.trim().to_string()))
+                }
+                _ => {
+                    problems.push(row.problem("ratio", format!("expected numerator/denominator indicator codes like pop_urban/pop_resident, got {text:?}")));
+                    continue;
+                }
+            },
+        };
         indicators.insert(
             code.to_string(),
             Indicator {
@@ -340,8 +357,21 @@ fn parse_indicators(source: SourceText<'_>, problems: &mut Problems) -> BTreeMap
                 min,
                 max,
                 synonyms,
+                ratio,
             },
         );
+    }
+    for (line, code, numerator, denominator) in ratios {
+        for part in [&numerator, &denominator] {
+            if !indicators.contains_key(part) || *part == code {
+                problems.push(crate::FieldError::new(
+                    source.path,
+                    line,
+                    "ratio",
+                    format!("{code} = {numerator}/{denominator}: {part:?} is not another indicator of the catalogue"),
+                ));
+            }
+        }
     }
     indicators
 }

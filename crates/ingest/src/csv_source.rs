@@ -131,8 +131,9 @@ impl<'c> Checker<'c> {
         }
     }
 
+    /// Records an issue; the same reason for two cells of one row (an unknown entity, say) is one issue.
     pub fn issue(&mut self, line: u64, cell: Option<String>, field: &str, reason: String, raw: String) {
-        self.issues.push(RowIssue {
+        let issue = RowIssue {
             source: self.source_name.clone(),
             path: self.path_text.clone(),
             line,
@@ -140,7 +141,12 @@ impl<'c> Checker<'c> {
             field: field.to_string(),
             reason,
             raw,
-        });
+        };
+        let key = issue.row_key();
+        if self.issues.iter().rev().take(8).any(|i| i.row_key() == key && i.field == issue.field && i.reason == issue.reason) {
+            return;
+        }
+        self.issues.push(issue);
     }
 
     pub fn check(&mut self, row: Candidate<'_>) {

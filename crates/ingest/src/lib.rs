@@ -5,10 +5,12 @@
 mod catalogue_files;
 mod csv_source;
 pub mod http;
+mod reader_source;
 mod warehouse;
 
 pub use catalogue_files::{CatalogueFiles, load_catalogue};
 pub use csv_source::{CsvOptions, read_csv_source};
+pub use reader_source::{FetchSettings, Location, ReaderOptions, read_reader_source};
 pub use warehouse::{QUARANTINE_HEADER, Vintage, Warehouse};
 
 use polars::prelude::*;
@@ -30,6 +32,16 @@ pub struct RowIssue {
 }
 
 impl RowIssue {
+    /// What identifies the issue's row: its line, or its cell without the column (`Sheet1!C7` →
+    /// `Sheet1!7`; JSON items are rows of their own).
+    pub fn row_key(&self) -> (u64, String) {
+        let cell = self.cell.as_deref().map(|cell| match cell.split_once('!') {
+            Some((sheet, reference)) => format!("{sheet}!{}", reference.trim_start_matches(|c: char| c.is_ascii_alphabetic())),
+            None => cell.to_string(),
+        });
+        (self.line, cell.unwrap_or_default())
+    }
+
     /// `path:line`, `path: cell` or `path:line: cell`, with `path` shown as the caller likes.
     pub fn place(&self, shown_path: &str) -> String {
         let mut place = shown_path.to_string();
@@ -86,9 +98,14 @@ impl SourceBatch {
         &self.sha256[..12]
     }
 
+    /// How many rows have at least one issue (a row of a table may have several bad cells).
+    pub fn bad_rows(&self) -> usize {
+        self.issues.iter().map(RowIssue::row_key).collect::<std::collections::HashSet<_>>().len()
+    }
+
     /// The error that fails this source when its share of bad rows is over its limit.
     pub fn over_limit(&self) -> Option<IngestError> {
-        let bad = self.issues.len();
+        let bad = self.bad_rows();
         let share = if self.rows_read == 0 { 0.0 } else { bad as f64 / self.rows_read as f64 };
         (share > self.max_bad_row_share).then(|| IngestError::TooManyBadRows {
             source_name: self.source.clone(),
@@ -115,6 +132,8 @@ pub enum IngestError {
     TooManyBadRows { source_name: String, path: String, bad: usize, total: usize, share: f64, limit: f64 },
     #[error("source {source_name:?}: {url}: {message} (after {attempts} attempt{})", if *.attempts == 1 { "" } else { "s" })]
     Fetch { source_name: String, url: String, attempts: u32, message: String },
+    #[error("source {source_name:?}: {message}")]
+    Source { source_name: String, message: String },
     #[error("warehouse {path}: {error}")]
     Warehouse { path: String, error: std::io::Error },
     #[error("{context}: {error}")]

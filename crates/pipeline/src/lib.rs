@@ -219,14 +219,36 @@ pub(crate) fn polars_stage(stage: &'static str) -> impl FnOnce(polars::prelude::
 
 /// Where a source is read from, for messages and the report.
 fn source_place(config: &Config, source: &config::Source) -> String {
-    let SourceKind::Csv { path, .. } = &source.kind;
-    display_path(config, path)
+    match &source.kind {
+        SourceKind::Csv { path, .. } | SourceKind::Reader(config::ReaderSource { location: config::Location::File(path), .. }) => display_path(config, path),
+        SourceKind::Reader(config::ReaderSource { location: config::Location::Url(url), .. }) => url.clone(),
+    }
 }
 
-/// How to read a configured CSV source.
-fn csv_options(source: &config::Source) -> CsvOptions<'_> {
-    let SourceKind::Csv { path, encoding } = &source.kind;
-    CsvOptions { name: &source.name, path, gb18030: *encoding == config::Encoding::Gb18030, max_bad_row_share: source.max_bad_row_share }
+/// Reads (or fetches) one configured source and checks it against the catalogue.
+fn read_source(config: &Config, source: &config::Source) -> Result<ingest::SourceBatch, ingest::IngestError> {
+    match &source.kind {
+        SourceKind::Csv { path, encoding } => ingest::read_csv_source(
+            &CsvOptions { name: &source.name, path, gb18030: *encoding == config::Encoding::Gb18030, max_bad_row_share: source.max_bad_row_share },
+            &config.catalogue,
+        ),
+        SourceKind::Reader(reader) => ingest::read_reader_source(
+            &ingest::ReaderOptions {
+                name: &source.name,
+                location: match &reader.location {
+                    config::Location::File(path) => ingest::Location::File(path),
+                    config::Location::Url(url) => ingest::Location::Url(url),
+                },
+                spec: &reader.spec,
+                fetch: ingest::FetchSettings { timeout: reader.timeout, retries: reader.retries, backoff: reader.retry_backoff },
+                entities: &reader.entities,
+                indicators: &reader.indicators,
+                nbs_codes: reader.nbs_codes,
+                max_bad_row_share: source.max_bad_row_share,
+            },
+            &config.catalogue,
+        ),
+    }
 }
 
 /// The revisions a source's own vintages show, as data-quality findings.
@@ -332,6 +354,45 @@ fn report_link(config: &Config, period: Period, t: &report::Labels) -> String {
     }
 }
 
+/// What `ingest` did: each source's state and every problem.
+#[derive(Debug)]
+pub struct IngestOutcome {
+    pub run_id: i64,
+    pub sources: Vec<SourceInfo>,
+    /// Rows set aside (with their place) and sources that failed.
+    pub problems: Vec<String>,
+}
+
+/// Reads every source into the warehouse — new vintages, quarantine, revisions — without
+/// computing or reporting; recorded in the ledger as a run of period `-` in state `ingested`.
+pub fn ingest_only(config: &Config, now: chrono::DateTime<chrono::Utc>) -> Result<IngestOutcome, PipelineError> {
+    let request = RunRequest::cli(None, now);
+    let now_text = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let _lock = acquire_lock(config, &request, &now_text)?;
+    let ledger = Ledger::open(&config.output.ledger)?;
+    ledger.abandon_stale_runs(&now_text)?;
+    let run_id = ledger.begin_run("-", "cli", "cli", &now_text)?;
+    let span = info_span!("ingest_only", run_id);
+    let _entered = span.enter();
+    let warehouse = Warehouse::new(&config.output.warehouse_dir);
+    let (mut problems, mut problem_rows, mut sources) = (Vec::new(), Vec::new(), Vec::new());
+    let clock = Clock::start();
+    let fetched_at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let result = ingest_sources(config, &ledger, run_id, &fetched_at, &warehouse, &mut problems, &mut problem_rows, &mut sources);
+    match result {
+        Ok(accepted) => {
+            clock.finish(&ledger, run_id, "ingest", accepted)?;
+            let code = if problems.is_empty() { 0 } else { 1 };
+            ledger.finish_run(run_id, "ingested", code, None, &now_text)?;
+            Ok(IngestOutcome { run_id, sources, problems })
+        }
+        Err(error) => {
+            let _ = ledger.finish_run(run_id, "failed", 2, Some(&error.to_string()), &now_text);
+            Err(error)
+        }
+    }
+}
+
 /// What a preview wrote.
 #[derive(Debug)]
 pub struct PreviewOutcome {
@@ -353,7 +414,7 @@ pub fn preview(config: &Config, period: Option<Period>, address: &str, now: chro
     let mut problems = Vec::new();
     let mut frames = Vec::new();
     for source in &config.sources {
-        match ingest::read_csv_source(&csv_options(source), &config.catalogue) {
+        match read_source(config, source) {
             Err(error) => problems.push(error.to_string()),
             Ok(batch) => {
                 problems.extend(batch.issues.iter().map(ToString::to_string));
@@ -408,9 +469,20 @@ pub fn check(config: &Config, online: bool) -> Vec<String> {
         problems.push(format!("templates: {error}"));
     }
     for source in &config.sources {
-        let SourceKind::Csv { path, .. } = &source.kind;
-        if let Err(error) = std::fs::File::open(path) {
-            problems.push(format!("sources {:?}: cannot read {}: {error}", source.name, path.display()));
+        match &source.kind {
+            SourceKind::Csv { path, .. } | SourceKind::Reader(config::ReaderSource { location: config::Location::File(path), .. }) => {
+                if let Err(error) = std::fs::File::open(path) {
+                    problems.push(format!("sources {:?}: cannot read {}: {error}", source.name, path.display()));
+                }
+            }
+            SourceKind::Reader(reader @ config::ReaderSource { location: config::Location::Url(url), .. }) if online => {
+                // One attempt, as a run would make it: reachable and answering 2xx.
+                let fetch = ingest::http::Fetch { source: &source.name, url, timeout: reader.timeout, retries: 0, backoff: reader.retry_backoff };
+                if let Err(error) = ingest::http::fetch(&fetch) {
+                    problems.push(format!("sources {:?}: {error}", source.name));
+                }
+            }
+            SourceKind::Reader(_) => {}
         }
     }
     let output = &config.output;
@@ -711,15 +783,13 @@ fn ingest_sources(
     for source in &config.sources {
         let span = info_span!("ingest", source = %source.name, rows = tracing::field::Empty, set_aside = tracing::field::Empty);
         let _entered = span.enter();
-        let options = csv_options(source);
-        let SourceKind::Csv { path, .. } = &source.kind;
-        let shown_path = display_path(config, path);
-        match ingest::read_csv_source(&options, &config.catalogue) {
+        let shown_path = source_place(config, source);
+        match read_source(config, source) {
             Err(error) => {
                 warn!(message = "Source failed.", error = %error);
                 problems.push(error.to_string());
                 problem_rows.push(ProblemInfo { level: "error".into(), place: shown_path.clone(), message: error.to_string() });
-                ledger.record_input(run_id, &source.name, &path.display().to_string(), "", 0, 0, "failed")?;
+                ledger.record_input(run_id, &source.name, &shown_path, "", 0, 0, "failed")?;
                 ledger.record_problem(run_id, "error", &shown_path, &error.to_string())?;
                 source_rows.push(SourceInfo { name: source.name.clone(), path: shown_path, vintage: String::new(), rows: 0, set_aside: 0, state: "failed".into() });
             }

@@ -42,6 +42,8 @@ enum Command {
         #[arg(long, value_name = "DATE")]
         as_of: Option<String>,
     },
+    /// Read every source into the warehouse (new vintages, rows set aside with reasons), without reporting.
+    Ingest,
     /// Check the configuration, catalogue, templates, sources, output folders and the SMTP relay,
     /// reporting every problem at once.
     Validate {
@@ -302,6 +304,30 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Serve => serve(&cli.config),
+        Command::Ingest => {
+            let config = load_config(&cli.config)?;
+            let outcome = runtime()?.block_on(async move { tokio::task::spawn_blocking(move || pipeline::ingest_only(&config, chrono::Utc::now())).await })??;
+            for source in &outcome.sources {
+                println!(
+                    "{}: {} rows, {} set aside, {}{}",
+                    source.name,
+                    source.rows,
+                    source.set_aside,
+                    source.state,
+                    if source.vintage.is_empty() { String::new() } else { format!(", vintage {}", source.vintage) }
+                );
+            }
+            if !outcome.problems.is_empty() {
+                println!("{} problems (rows set aside are in the warehouse's quarantine folder):", outcome.problems.len());
+                for problem in outcome.problems.iter().take(50) {
+                    println!("  {problem}");
+                }
+                if outcome.problems.len() > 50 {
+                    println!("  … and {} more (`townpulse status`)", outcome.problems.len() - 50);
+                }
+            }
+            Ok(if outcome.problems.is_empty() { 0 } else { 1 })
+        }
         Command::Extract { files, format, out, to_targets, gold_targets, gold_baselines } => {
             let catalogue = optional_catalogue(&cli.config);
             let options = extract_options(catalogue.as_ref());

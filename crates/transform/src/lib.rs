@@ -208,6 +208,7 @@ pub struct Metrics {
 
 /// Computes series growth and target gaps for `period` from the canonical observations.
 pub fn compute(observations: &DataFrame, catalogue: &Catalogue, period: Period, settings: &Settings) -> Result<Metrics, TransformError> {
+    let observations = &derive_ratios(observations, catalogue).map_err(polars_error("derived ratios"))?;
     let series = series::series(observations.clone().lazy(), catalogue, period, settings.base_period)
         .and_then(LazyFrame::collect)
         .map_err(polars_error("series"))?;
@@ -220,6 +221,57 @@ pub fn compute(observations: &DataFrame, catalogue: &Catalogue, period: Period, 
         .and_then(LazyFrame::collect)
         .map_err(polars_error("standards"))?;
     Ok(Metrics { period, series, latest, targets, findings, standards })
+}
+
+/// Adds the values of ratio indicators (`ratio = numerator/denominator` in the catalogue) wherever
+/// both parts are observed for an entity and period and the indicator itself is not: the value is
+/// numerator / denominator, ×100 when the indicator's unit is `%`. A published figure wins.
+pub fn derive_ratios(observations: &DataFrame, catalogue: &Catalogue) -> PolarsResult<DataFrame> {
+    use contract::columns::*;
+    let keys = [ENTITY, PERIOD, FREQ, YEAR, SUB, END_MONTH];
+    let mut derived = Vec::new();
+    for indicator in catalogue.indicators.values() {
+        let Some((numerator, denominator)) = &indicator.ratio else { continue };
+        let part = |code: &str, name: &str| {
+            observations
+                .clone()
+                .lazy()
+                .filter(col(INDICATOR).eq(lit(code.to_string())).and(col(VALUE).is_not_null()))
+                .select(keys.iter().map(|k| col(*k)).chain([col(VALUE).alias(name), col(VINTAGE).alias(format!("{name}_vintage"))]).collect::<Vec<_>>())
+        };
+        let scale = if indicator.unit == "%" { 100.0 } else { 1.0 };
+        let published = observations
+            .clone()
+            .lazy()
+            .filter(col(INDICATOR).eq(lit(indicator.code.clone())))
+            .select(keys.iter().map(|k| col(*k)).chain([lit(true).alias("published")]).collect::<Vec<_>>())
+            .unique(None, UniqueKeepStrategy::Any);
+        let on: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
+        let rows = part(numerator, "num")
+            .join(part(denominator, "den"), on.clone(), on.clone(), JoinArgs::new(JoinType::Inner))
+            .join(published, on.clone(), on, JoinArgs::new(JoinType::Left))
+            .filter(col("published").is_null().and(col("den").neq(lit(0.0))))
+            .select([
+                col(ENTITY),
+                lit(indicator.code.clone()).alias(INDICATOR),
+                col(PERIOD),
+                col(FREQ),
+                col(YEAR),
+                col(SUB),
+                col(END_MONTH),
+                (col("num") / col("den") * lit(scale)).alias(VALUE),
+                lit(NULL).cast(DataType::String).alias(SOURCE),
+                col("num_vintage").alias(VINTAGE),
+                lit(format!("derived: {numerator}/{denominator}")).alias(NOTE),
+            ]);
+        derived.push(rows);
+    }
+    if derived.is_empty() {
+        return Ok(observations.clone());
+    }
+    let mut frames = vec![observations.clone().lazy()];
+    frames.extend(derived);
+    concat(frames, UnionArgs::default())?.collect()
 }
 
 /// The latest period present in the observations, which a run reports by default.

@@ -1,0 +1,386 @@
+//! Ingesting real sources through the configuration: the census tables (with the division codes
+//! as the catalogue, reproducing the 2020 national urban share of 63.84%), a yearbook workbook,
+//! NBS and World Bank answers — the latter served over HTTP by a real server on loopback that
+//! fails, stalls, pages and answers garbage.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use polars::prelude::*;
+
+use crate::{binary, project_dir, shared_dir, text};
+
+/// A project folder with its own configuration and catalogue, written by the test.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    /// A copy of `config/examples/NAME` whose paths into `../shared` are made absolute, with
+    /// every output inside the temporary folder.
+    fn example(name: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let from = project_dir().join("config/examples").join(name);
+        std::fs::create_dir_all(dir.path().join("config")).unwrap();
+        for entry in std::fs::read_dir(&from).unwrap() {
+            let entry = entry.unwrap();
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            let shared = shared_dir().canonicalize().unwrap();
+            let text = text.replace("../../../../shared", shared.to_str().unwrap()).replace("../../../reports/examples/census", "../reports");
+            std::fs::write(dir.path().join("config").join(entry.file_name()), text).unwrap();
+        }
+        Project { dir }
+    }
+
+    /// A project with this catalogue and these `[[sources]]` tables.
+    fn new(entities: &str, indicators: &str, sources: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::create_dir_all(&config).unwrap();
+        std::fs::write(config.join("entities.csv"), entities).unwrap();
+        std::fs::write(config.join("indicators.csv"), indicators).unwrap();
+        std::fs::write(config.join("targets.csv"), "entity,indicator,comparator,target,deadline\n").unwrap();
+        let first = entities.lines().nth(1).and_then(|l| l.split(',').next()).unwrap();
+        std::fs::write(
+            config.join("townpulse.toml"),
+            format!(
+                "[catalogue]\nindicators = \"indicators.csv\"\nentities = \"entities.csv\"\ntargets = \"targets.csv\"\n\n{sources}\n\n\
+                 [delivery]\nfrom = \"townpulse <townpulse@localhost>\"\n\n[[recipients]]\naddress = \"a@example.org\"\nname = \"A\"\nfollows = [\"{first}\"]\n"
+            ),
+        )
+        .unwrap();
+        Project { dir }
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(binary())
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("TOWNPULSE_LOG", "warn")
+            .env_remove("TOWNPULSE_CONFIG")
+            .env_remove("TOWNPULSE_SMTP_URL")
+            .output()
+            .unwrap()
+    }
+
+    fn config(&self) -> config::Config {
+        config::Config::load(&self.path("config/townpulse.toml"), &config::Environment::default()).expect("valid configuration")
+    }
+
+    /// The warehouse's current observations of every source.
+    fn observations(&self) -> DataFrame {
+        let config = self.config();
+        let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+        ingest::Warehouse::new(&config.output.warehouse_dir).current(&names).unwrap()
+    }
+}
+
+/// `value` of (entity, indicator, period) in a frame with those columns.
+fn value_of(frame: &DataFrame, entity: &str, indicator: &str, period: &str) -> Option<f64> {
+    let found = frame
+        .clone()
+        .lazy()
+        .filter(col("entity").eq(lit(entity)).and(col("indicator").eq(lit(indicator))).and(col("period").eq(lit(period))))
+        .select([col("value")])
+        .collect()
+        .unwrap();
+    found.column("value").unwrap().f64().unwrap().get(0)
+}
+
+fn count(frame: &DataFrame, predicate: Expr) -> usize {
+    frame.clone().lazy().filter(predicate).collect().unwrap().height()
+}
+
+#[test]
+fn census_tables_give_the_urban_share_of_every_county_and_the_nation_for_2010_and_2020() {
+    let project = Project::example("census");
+    let ingested = project.run(&["ingest"]);
+    let out = text(&ingested);
+    assert_eq!(ingested.status.code(), Some(1), "rows were set aside: {out}");
+    assert!(out.contains("census_2020: 6554 rows, 36 set aside, ok_with_rows_set_aside"), "{out}");
+    assert!(out.contains("census_2010: 8565 rows, 366 set aside, ok_with_rows_set_aside"), "{out}");
+    // A county code of 2020 that the 2022 division codes no longer have, with its line.
+    assert!(out.contains("census_county_2020.csv:1616: field `entity`: unknown entity \"410306\": it is not in the entities file"), "{out}");
+    let quarantine = std::fs::read_to_string(project.path("reports/warehouse/quarantine/census_2020.csv")).unwrap();
+    assert!(quarantine.starts_with("source,path,line,cell,field,reason,raw\n"), "{quarantine}");
+    assert!(
+        quarantine.contains(",1616,,entity,\"unknown entity \"\"410306\"\": it is not in the entities file\",\"410306,河南省,洛阳市,吉利区,"),
+        "the row set aside whole: {quarantine}"
+    );
+    assert_eq!(quarantine.lines().count(), 37);
+
+    // The engine derives the urbanization rate (pop_urban / pop_resident × 100) for every entity.
+    let config = project.config();
+    let observations = project.observations();
+    let settings = transform::Settings::eurostat();
+    let metrics = transform::compute(&observations, &config.catalogue, "2020".parse().unwrap(), &settings).unwrap();
+    let series = &metrics.series;
+    let rate = |entity: &str, period: &str| value_of(series, entity, "urban_rate_resident", period).unwrap_or(f64::NAN);
+    assert_eq!(format!("{:.2}", rate("CN", "2020")), "63.84", "899,991,162 / 1,409,778,724");
+    assert_eq!(format!("{:.2}", rate("11", "2010")), "85.96", "Beijing 2010: 16,858,692 / 19,612,368");
+    assert_eq!(format!("{:.2}", rate("1301", "2020")), "70.18", "Shijiazhuang's prefecture, 2020");
+    let counties: std::collections::HashSet<&str> =
+        config.catalogue.entities.values().filter(|e| e.level == contract::Level::County).map(|e| e.code.as_str()).collect();
+    let with_rate = |period: &str| {
+        let codes = series
+            .clone()
+            .lazy()
+            .filter(col("indicator").eq(lit("urban_rate_resident")).and(col("period").eq(lit(period))).and(col("value").is_not_null()))
+            .select([col("entity")])
+            .collect()
+            .unwrap();
+        let codes = codes.column("entity").unwrap().str().unwrap().clone();
+        (0..codes.len()).filter_map(|i| codes.get(i)).filter(|c| counties.contains(c)).count()
+    };
+    let (in_2020, in_2010) = (with_rate("2020"), with_rate("2010"));
+    // 2,943 counties in the 2020 census, less those whose codes the 2022 division codes no longer
+    // have; in 2010 more codes have changed since (map old codes to new in the source's `entities`).
+    assert_eq!((in_2020, in_2010), (2_907, 2_503), "counties with an urban share in 2020 and 2010");
+    // Counties' shares are shares.
+    let bad = count(series, col("indicator").eq(lit("urban_rate_resident")).and(col("value").lt(lit(0.0)).or(col("value").gt(lit(100.0)))));
+    assert_eq!(bad, 0);
+    // Resident population converted from 人 to the catalogue's 万人.
+    assert_eq!(value_of(&observations, "CN", "pop_resident", "2020"), Some(140_977.8724));
+}
+
+#[test]
+fn a_yearbook_workbook_and_a_gbk_wide_table_are_read_with_their_problems_by_cell_and_line() {
+    use rust_xlsxwriter::{Format, Workbook};
+    let project = Project::new(
+        "code,name,level,parent\nCN,全国,nation,\n11,北京市,province,CN\n12,天津市,province,CN\n",
+        "code,name,unit,kind,accumulation,direction,decimals\ngdp,地区生产总值,亿元,flow,,up,1\npop_resident,常住人口,万人,level,,none,2\n",
+        "[[sources]]\nname = \"yearbook\"\ntype = \"table\"\npath = \"yearbook.xlsx\"\nentity_column = \"地区\"\n\
+         entities = { \"北京\" = \"11\", \"天津\" = \"12\" }\ntwo_row_header = true\nlayout = \"wide\"\nindicator_from_header = true\n\
+         indicators = { \"地区生产总值\" = \"gdp\" }\n\n\
+         [[sources]]\nname = \"gbk_population\"\ntype = \"table\"\npath = \"population_gbk.csv\"\nentity_column = \"地区\"\n\
+         entities = { \"北京市\" = \"11\", \"天津市\" = \"12\" }\nlayout = \"wide\"\nindicator = \"pop_resident\"\nunit = \"人\"",
+    );
+    // A yearbook sheet: a title row, a merged two-row header with the unit, notes below, a
+    // missing marker and a number that is not one.
+    let mut workbook = Workbook::new();
+    let sheet = workbook.add_worksheet().set_name("表2-1").unwrap();
+    sheet.write(0, 0, "2-1 各地区生产总值").unwrap();
+    sheet.write(1, 0, "地区").unwrap();
+    sheet.merge_range(1, 1, 1, 2, "地区生产总值（亿元）", &Format::new()).unwrap();
+    sheet.write(2, 1, "2022年").unwrap();
+    sheet.write(2, 2, "2023年").unwrap();
+    sheet.write(3, 0, "北京").unwrap();
+    sheet.write(3, 1, 41610.9).unwrap();
+    sheet.write(3, 2, 43760.7).unwrap();
+    sheet.write(4, 0, "天津").unwrap();
+    sheet.write(4, 1, "…").unwrap();
+    sheet.write(4, 2, "16737..3").unwrap();
+    sheet.write(6, 0, "注：本表按当年价格计算。").unwrap();
+    workbook.save(project.path("config/yearbook.xlsx")).unwrap();
+    // A GBK export with years as columns, in persons.
+    let csv = "地区,2022年,2023年\n北京市,21840000,21858000\n天津市,13630000,13640000\n";
+    std::fs::write(project.path("config/population_gbk.csv"), encoding_rs::GBK.encode(csv).0).unwrap();
+
+    let ingested = project.run(&["ingest"]);
+    let out = text(&ingested);
+    assert_eq!(ingested.status.code(), Some(1), "{out}");
+    assert!(out.contains("yearbook: 3 rows, 1 set aside"), "{out}");
+    assert!(out.contains("yearbook.xlsx: 表2-1!C5: field `地区生产总值（亿元）_2023年`: expected a number, got \"16737..3\""), "{out}");
+    assert!(out.contains("gbk_population: 4 rows, 0 set aside, ok"), "{out}");
+    let observations = project.observations();
+    assert_eq!(value_of(&observations, "11", "gdp", "2023"), Some(43760.7));
+    assert_eq!(count(&observations, col("entity").eq(lit("12")).and(col("indicator").eq(lit("gdp"))).and(col("value").is_null())), 1, "… is missing, not bad");
+    assert_eq!(value_of(&observations, "12", "pop_resident", "2023"), Some(1364.0), "persons converted to 万人");
+}
+
+#[test]
+fn an_nbs_answer_with_unpublished_januaries_is_read_as_missing_values() {
+    let fixture = shared_dir().join("data/nbs-easyquery-fixtures/house_investcache.json");
+    let project = Project::new(
+        "code,name,level,parent\nCN,全国,nation,\n",
+        "code,name,unit,kind,accumulation,direction,decimals\nre_invest,房地产开发投资,亿元,flow,ytd,up,2\nre_invest_growth,房地产开发投资增速,%,rate,,up,1\n",
+        &format!(
+            "[[sources]]\nname = \"nbs_real_estate\"\ntype = \"nbs\"\npath = \"{}\"\nindicators = {{ \"A060101\" = \"re_invest\", \"A060102\" = \"re_invest_growth\" }}\nmax_bad_row_share = 1.0",
+            fixture.display()
+        ),
+    );
+    let ingested = project.run(&["ingest"]);
+    let out = text(&ingested);
+    // The other 30 NBS indicators are not in the catalogue: set aside by name, not lost.
+    assert!(out.contains("unknown indicator \"A060103\""), "{out}");
+    let observations = project.observations();
+    assert_eq!(count(&observations, col("indicator").eq(lit("re_invest"))), 13);
+    assert_eq!(value_of(&observations, "CN", "re_invest", "2019-01"), None, "January is never published on its own");
+    assert!(value_of(&observations, "CN", "re_invest", "2019-08").is_some_and(|v| v > 80_000.0), "the year-to-date investment");
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP sources, from a real server on loopback.
+
+/// What the server does with one request to a path.
+#[derive(Clone)]
+enum Reply {
+    Ok(Vec<u8>),
+    Status(u16),
+    /// Accept the connection and never answer.
+    Stall,
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1: for each request path (query included), the replies in
+/// order (the last one repeats). Counts requests per path.
+struct Server {
+    port: u16,
+    hits: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start(routes: Vec<(&str, Vec<Reply>)>) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let routes: Arc<Vec<(String, Vec<Reply>, AtomicUsize)>> =
+            Arc::new(routes.into_iter().map(|(p, r)| (p.to_string(), r, AtomicUsize::new(0))).collect());
+        let hits = Arc::new(Mutex::new(Vec::new()));
+        let seen = hits.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (routes, seen) = (routes.clone(), seen.clone());
+                std::thread::spawn(move || serve_one(stream, &routes, &seen));
+            }
+        });
+        Server { port, hits }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn hits(&self, path: &str) -> usize {
+        self.hits.lock().unwrap().iter().filter(|p| p.as_str() == path).count()
+    }
+}
+
+fn serve_one(mut stream: TcpStream, routes: &[(String, Vec<Reply>, AtomicUsize)], seen: &Mutex<Vec<String>>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).map_or(true, |n| n == 0) || header == "\r\n" {
+            break;
+        }
+    }
+    let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    seen.lock().unwrap().push(path.clone());
+    let reply = match routes.iter().find(|(p, _, _)| *p == path) {
+        Some((_, replies, next)) => {
+            let i = next.fetch_add(1, Ordering::SeqCst).min(replies.len() - 1);
+            replies[i].clone()
+        }
+        None => Reply::Status(404),
+    };
+    let (status, body) = match reply {
+        Reply::Stall => {
+            std::thread::sleep(Duration::from_secs(30));
+            return;
+        }
+        Reply::Ok(body) => ("200 OK".to_string(), body),
+        Reply::Status(code) => (format!("{code} {}", if code == 404 { "Not Found" } else { "Service Unavailable" }), b"{}".to_vec()),
+    };
+    let head = format!("HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(&body);
+    let _ = stream.flush();
+    let _ = reader.read(&mut [0u8; 1]);
+}
+
+/// A World Bank API v2 page of (country, year, value) from the bulk CSV's figures.
+fn wb_page(page: u64, pages: u64, items: &[(&str, &str)]) -> Vec<u8> {
+    let bulk = sources::worldbank_bulk_csv(
+        "bulk",
+        &std::fs::read(shared_dir().join("data/worldbank/API_SP.URB.TOTL.IN.ZS_DS2_en_csv_v2_22447.csv")).unwrap(),
+        Some(&["CHN", "WLD"]),
+    )
+    .unwrap();
+    let items: Vec<serde_json::Value> = items
+        .iter()
+        .map(|(iso3, year)| {
+            let value = bulk.records.iter().find(|r| r.entity == *iso3 && r.period == *year).and_then(|r| r.value);
+            serde_json::json!({
+                "indicator": {"id": "SP.URB.TOTL.IN.ZS", "value": "Urban population (% of total population)"},
+                "country": {"id": &iso3[..2], "value": iso3}, "countryiso3code": iso3, "date": year,
+                "value": value, "unit": "", "obs_status": "", "decimal": 1
+            })
+        })
+        .collect();
+    let meta = serde_json::json!({"page": page, "pages": pages, "per_page": 3, "total": 5, "sourceid": "2", "lastupdated": "2025-07-01"});
+    serde_json::to_vec(&serde_json::json!([meta, items])).unwrap()
+}
+
+const WB_ENTITIES: &str = "code,name,level,parent\nWLD,World,nation,\nCHN,China,nation,\n";
+const WB_INDICATORS: &str = "code,name,unit,kind,accumulation,direction,decimals\nurban_share_un,Urban population share (World Bank/UN),%,rate,,up,1\n";
+
+fn wb_source(name: &str, url: &str, timeout_s: u64) -> String {
+    format!(
+        "[[sources]]\nname = \"{name}\"\ntype = \"worldbank\"\nurl = \"{url}\"\nindicators = {{ \"SP.URB.TOTL.IN.ZS\" = \"urban_share_un\" }}\n\
+         timeout_s = {timeout_s}\nretries = 2\nretry_backoff_ms = 50\n"
+    )
+}
+
+#[test]
+fn a_paged_api_that_fails_twice_then_answers_is_read_whole_and_4xx_is_not_retried() {
+    let base = "/v2/country/CHN;WLD/indicator/SP.URB.TOTL.IN.ZS?format=json&per_page=3";
+    let (page1, page2) = (format!("{base}&page=1"), format!("{base}&page=2"));
+    let server = Server::start(vec![
+        (page1.as_str(), vec![Reply::Ok(wb_page(1, 2, &[("CHN", "2020"), ("CHN", "2019"), ("WLD", "2020")]))]),
+        (page2.as_str(), vec![Reply::Status(503), Reply::Status(503), Reply::Ok(wb_page(2, 2, &[("WLD", "2019"), ("CHN", "2024")]))]),
+        ("/gone", vec![Reply::Status(404)]),
+    ]);
+    let sources = format!("{}\n{}", wb_source("wb_urban", &server.url(base), 5), wb_source("wb_gone", &server.url("/gone"), 5));
+    let project = Project::new(WB_ENTITIES, WB_INDICATORS, &sources);
+    let ingested = project.run(&["ingest"]);
+    let out = text(&ingested);
+    assert_eq!(ingested.status.code(), Some(1), "{out}");
+    assert!(out.contains("wb_urban: 5 rows, 0 set aside, ok"), "{out}");
+    assert_eq!((server.hits(&page1), server.hits(&page2)), (1, 3), "page 2 failed twice, then answered");
+    let observations = project.observations();
+    assert_eq!(value_of(&observations, "CHN", "urban_share_un", "2024"), Some(65.544));
+    assert_eq!(value_of(&observations, "CHN", "urban_share_un", "2020"), Some(61.428));
+    // A 4xx is final at once, named with the URL; the other source was still ingested.
+    assert_eq!(server.hits("/gone?page=1"), 1);
+    assert!(out.contains(&format!("source \"wb_gone\": {}: HTTP 404 Not Found (after 1 attempt)", server.url("/gone?page=1"))), "{out}");
+    assert!(out.contains("wb_gone: 0 rows, 0 set aside, failed"), "{out}");
+}
+
+#[test]
+fn a_server_that_never_answers_times_out_and_malformed_json_is_named_with_its_position() {
+    let server = Server::start(vec![
+        ("/stall?page=1", vec![Reply::Stall]),
+        ("/garbage?page=1", vec![Reply::Ok(b"[{\"page\": 1, \"pages\": 1,}".to_vec())]),
+        ("/error?page=1", vec![Reply::Ok(br#"[{"message":[{"id":"120","key":"Invalid value","value":"The provided parameter value is not valid"}]}]"#.to_vec())]),
+        ("/ok?page=1", vec![Reply::Ok(wb_page(1, 1, &[("CHN", "2020")]))]),
+    ]);
+    let sources = ["stall", "garbage", "error", "ok"].map(|n| wb_source(&format!("wb_{n}"), &server.url(&format!("/{n}")), 1)).join("\n");
+    let project = Project::new(WB_ENTITIES, WB_INDICATORS, &sources);
+    let started = std::time::Instant::now();
+    let ingested = project.run(&["ingest"]);
+    let out = text(&ingested);
+    assert_eq!(ingested.status.code(), Some(1), "{out}");
+    assert!(out.contains(&format!("source \"wb_stall\": {}: timed out (after 3 attempts)", server.url("/stall?page=1"))), "{out}");
+    assert_eq!(server.hits("/stall?page=1"), 3, "a timeout is retried");
+    assert!(
+        out.contains(&format!("source \"wb_garbage\": {}: expected JSON: trailing comma at line 1 column 25", server.url("/garbage?page=1"))),
+        "{out}"
+    );
+    assert!(
+        out.contains("the World Bank API returned error 120 (Invalid value): The provided parameter value is not valid"),
+        "{out}"
+    );
+    assert_eq!(server.hits("/error?page=1"), 1, "an error object is not retried");
+    assert!(out.contains("wb_ok: 1 rows, 0 set aside, ok"), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(25), "three 1 s attempts, not the server's 30 s stall");
+}
