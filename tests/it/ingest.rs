@@ -30,7 +30,7 @@ impl Project {
             let entry = entry.unwrap();
             let text = std::fs::read_to_string(entry.path()).unwrap();
             let shared = shared_dir().canonicalize().unwrap();
-            let text = text.replace("../../../../shared", shared.to_str().unwrap()).replace("../../../reports/examples/census", "../reports");
+            let text = text.replace("../../../../shared", shared.to_str().unwrap()).replace(&format!("../../../reports/examples/{name}"), "../reports");
             std::fs::write(dir.path().join("config").join(entry.file_name()), text).unwrap();
         }
         Project { dir }
@@ -383,4 +383,139 @@ fn a_server_that_never_answers_times_out_and_malformed_json_is_named_with_its_po
     assert_eq!(server.hits("/error?page=1"), 1, "an error object is not retried");
     assert!(out.contains("wb_ok: 1 rows, 0 set aside, ok"), "{out}");
     assert!(started.elapsed() < Duration::from_secs(25), "three 1 s attempts, not the server's 30 s stall");
+}
+
+#[test]
+fn every_kind_of_bad_row_in_a_published_table_is_set_aside_with_its_line_field_and_reason() {
+    let project = Project::new(
+        "code,name,level,parent\nCN,全国,nation,\n33,浙江省,province,CN\n",
+        "code,name,unit,kind,accumulation,direction,decimals\npop_resident,常住人口,万人,level,,none,2\nurban_rate,城镇化率,%,rate,,up,2\n",
+        "[[sources]]\nname = \"long_table\"\ntype = \"table\"\npath = \"long.csv\"\nentity_column = \"地区\"\n\
+         entities = { \"全国\" = \"CN\", \"浙江\" = \"33\" }\nlayout = \"long\"\nindicator_column = \"指标\"\nperiod_column = \"时间\"\n\
+         value_column = \"数值\"\nunit_column = \"单位\"\nindicators = { \"常住人口\" = \"pop_resident\", \"城镇化率\" = \"urban_rate\" }\n\
+         max_bad_row_share = 0.9",
+    );
+    let table = "地区,指标,时间,数值,单位\n\
+                 浙江,常住人口,2023年,66270000,人\n\
+                 浙江,城镇化率,2023年,74.2,%\n\
+                 上海,常住人口,2023年,2487.45,万人\n\
+                 浙江,GDP,2023年,82553,亿元\n\
+                 浙江,常住人口,2023年,6627,万人\n\
+                 全国,城镇化率,2023年,166.2,%\n\
+                 全国,常住人口,2023年,-5,万人\n\
+                 全国,常住人口,2022年,141175,亩\n\
+                 全国,常住人口,2021年,14.1亿,万人\n";
+    std::fs::write(project.path("config/long.csv"), table).unwrap();
+    let ingested = project.run(&["ingest"]);
+    let out = text(&ingested);
+    assert_eq!(ingested.status.code(), Some(1), "{out}");
+    assert!(out.contains("long_table: 2 rows, 7 set aside, ok_with_rows_set_aside"), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.iter().filter(|l| l.contains("config/long.csv:")).count(), 7, "{out}");
+    for expected in [
+        "long.csv:4: field `entity`: unknown entity \"上海\": it is not in the entities file",
+        "long.csv:5: field `indicator`: unknown indicator \"GDP\": it is not in the indicator catalogue",
+        "long.csv:6: field `period`: duplicated key 33,pop_resident,2023: first given on line 2",
+        "long.csv:7: field `value`: 166.2 is outside the range of urban_rate (0 to 100)",
+        "long.csv:8: field `value`: -5 is outside the range of pop_resident (0 to ∞)",
+        "long.csv:9: field `unit`: expected \"万人\" (the unit of pop_resident in the catalogue) or a unit that converts to it, got \"亩\"",
+        "long.csv:10: field `数值`: expected a number, got \"14.1亿\"",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    // 66,270,000 persons are 6,627 万人.
+    assert_eq!(value_of(&project.observations(), "33", "pop_resident", "2023"), Some(6627.0));
+    // Everything set aside is in the quarantine file with its reason and the row as written.
+    let quarantine = std::fs::read_to_string(project.path("reports/warehouse/quarantine/long_table.csv")).unwrap();
+    assert_eq!(quarantine.lines().count(), 8, "{quarantine}");
+    assert!(quarantine.contains(",9,,unit,") && quarantine.contains("\"全国,常住人口,2022年,141175,亩\""), "{quarantine}");
+    // The raw input is kept beside its checksum.
+    let raw: Vec<_> = std::fs::read_dir(project.path("reports/warehouse/raw/long_table")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(raw.len(), 1);
+    let name = raw[0].to_string_lossy().to_string();
+    assert!(name.ends_with(".csv") && name.len() == 64 + 4, "{name}");
+    // Over the source's limit, the whole source is set aside and the run says so.
+    let config = std::fs::read_to_string(project.path("config/townpulse.toml")).unwrap().replace("max_bad_row_share = 0.9", "max_bad_row_share = 0.5");
+    std::fs::write(project.path("config/townpulse.toml"), config).unwrap();
+    let failed = project.run(&["ingest"]);
+    let out = text(&failed);
+    assert!(out.contains("7 of 9 rows are bad (78%), over the limit of 50%; the source is set aside"), "{out}");
+}
+
+#[test]
+fn world_bank_bulk_csv_and_json_stat_files_are_sources_too() {
+    let data = shared_dir().join("data");
+    let sources = format!(
+        "[[sources]]\nname = \"wb_bulk\"\ntype = \"worldbank\"\npath = \"{}\"\nentities = {{ \"CHN\" = \"CHN\", \"WLD\" = \"WLD\" }}\n\
+         indicators = {{ \"SP.URB.TOTL.IN.ZS\" = \"urban_share_un\" }}\n\n\
+         [[sources]]\nname = \"galicia\"\ntype = \"jsonstat\"\npath = \"{}\"\nentity_dimension = \"residence\"\n\
+         entities = {{ \"T\" = \"GAL\" }}\nindicator = \"population\"\nfixed = {{ \"birth\" = \"T\", \"age\" = \"T\", \"gender\" = \"T\" }}\n\
+         max_bad_row_share = 1.0",
+        data.join("worldbank/API_SP.URB.TOTL.IN.ZS_DS2_en_csv_v2_22447.csv").display(),
+        data.join("jsonstat-samples/galicia-2.0.json").display()
+    );
+    let project = Project::new(
+        "code,name,level,parent\nWLD,World,nation,\nCHN,China,nation,\nGAL,Galicia,province,\n",
+        &format!("{WB_INDICATORS}population,Population,persons,level,,none,0\n"),
+        &sources,
+    );
+    let ingested = project.run(&["ingest"]);
+    let out = text(&ingested);
+    assert!(out.contains("wb_bulk: 130 rows, 0 set aside, ok"), "{out}");
+    let observations = project.observations();
+    assert_eq!(value_of(&observations, "CHN", "urban_share_un", "2024"), Some(65.544));
+    // Galicia's four provinces are not in this catalogue: set aside by name, the total kept.
+    assert!(out.contains("galicia: 2 rows, 8 set aside"), "{out}");
+    assert!(out.contains("field `residence`") || out.contains("unknown entity \"15\""), "{out}");
+    assert_eq!(value_of(&observations, "GAL", "population", "2011"), Some(2_772_928.0), "{out}");
+}
+
+#[test]
+fn the_samples_example_reads_each_published_format_in_place_and_reports() {
+    let project = Project::example("samples");
+    let ingested = project.run(&["ingest"]);
+    let out = text(&ingested);
+    for line in [
+        "worldbank_urban_share: 195 rows, 0 set aside, ok",
+        "nbs_real_estate: 26 rows, 0 set aside, ok",
+        "nbs_gdp_index: 6 rows, 0 set aside, ok",
+        "nbs_cpi: 13 rows, 0 set aside, ok",
+        "galicia_population: 2 rows, 8 set aside, ok_with_rows_set_aside",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    assert!(out.contains("galicia-2.0.json: dataset dataset, value[1]: field `entity`: unknown entity \"15\""), "{out}");
+    let run = project.run(&["run"]);
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    let observations = project.observations();
+    assert_eq!(value_of(&observations, "CN", "urban_share_wb", "2024"), Some(65.544));
+    assert_eq!(value_of(&observations, "CN", "re_invest", "2019-01"), None);
+}
+
+#[test]
+fn source_configuration_problems_are_reported_together_each_by_name() {
+    let project = Project::new(
+        "code,name,level,parent\nCN,全国,nation,\n",
+        "code,name,unit,kind,accumulation,direction,decimals\ngdp,地区生产总值,亿元,flow,,up,1\n",
+        "[[sources]]\nname = \"t\"\ntype = \"table\"\npath = \"missing.csv\"\nlayout = \"diagonal\"\n\n\
+         [[sources]]\nname = \"w\"\ntype = \"worldbank\"\npath = \"x.csv\"\nurl = \"https://api.worldbank.org/v2/x\"\n\n\
+         [[sources]]\nname = \"n\"\ntype = \"nbs\"\nurl = \"ftp://example.org/x\"\nsheet = \"Sheet1\"\nunknown_indicators = \"drop\"\n\n\
+         [[sources]]\nname = \"s\"\ntype = \"sdmx\"\npath = \"x\"",
+    );
+    let output = project.run(&["validate", "--offline"]);
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    for expected in [
+        "sources[0] \"t\" (table): `path`",
+        "does not exist",
+        "sources[0] \"t\" (table): `entity_column` is required for a table",
+        "sources[0] \"t\" (table): `layout` must be long, wide or columns, got \"diagonal\"",
+        "sources[1] \"w\" (worldbank): give `path` or `url`, not both",
+        "sources[2] \"n\" (nbs): `sheet` does not apply to a nbs source",
+        "sources[2] \"n\" (nbs): `url` must start with http:// or https://, got \"ftp://example.org/x\"",
+        "sources[2] \"n\" (nbs): `unknown_indicators` must be \"skip\" or \"problem\", got \"drop\"",
+        "sources[3] \"s\" (sdmx): `type` must be csv, table, worldbank, nbs or jsonstat, got \"sdmx\"",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
 }

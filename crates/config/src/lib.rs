@@ -121,6 +121,9 @@ struct RawSource {
     entities: std::collections::BTreeMap<String, String>,
     /// `nbs`: six-digit NBS codes (`330000`, `330100`) become division codes (`33`, `3301`).
     entity_codes: Option<String>,
+    /// `skip`: leave out observations of indicators the catalogue does not have (default: set
+    /// them aside as problems).
+    unknown_indicators: Option<String>,
     /// Source indicator names or codes → indicator codes.
     #[serde(default)]
     indicators: std::collections::BTreeMap<String, String>,
@@ -336,6 +339,8 @@ pub struct ReaderSource {
     pub indicators: std::collections::BTreeMap<String, String>,
     /// Six-digit NBS codes become division codes (`330000` → `33`, `330100` → `3301`).
     pub nbs_codes: bool,
+    /// Leave out observations of indicators the catalogue does not have.
+    pub skip_unknown_indicators: bool,
     pub timeout: std::time::Duration,
     pub retries: u32,
     pub retry_backoff: std::time::Duration,
@@ -481,14 +486,14 @@ fn check_source(source: &RawSource, label: &str, resolve: &dyn Fn(&Path) -> Path
     let allowed: &[&str] = match source.kind.as_str() {
         "csv" => &["path", "encoding"],
         "table" => &[
-            "path", "encoding", "entities", "entity_codes", "indicators", "delimiter", "sheet", "header_row", "two_row_header", "entity_column",
+            "path", "encoding", "entities", "unknown_indicators", "entity_codes", "indicators", "delimiter", "sheet", "header_row", "two_row_header", "entity_column",
             "entity_fallback_column", "skip_unresolved", "layout", "period", "columns", "indicator", "indicator_column", "indicator_from_header",
             "period_column", "value_column", "unit_column", "unit",
         ],
-        "worldbank" => &["path", "url", "entities", "indicators", "timeout_s", "retries", "retry_backoff_ms"],
-        "nbs" => &["path", "url", "entities", "entity_codes", "indicators", "timeout_s", "retries", "retry_backoff_ms", "entity", "regional"],
+        "worldbank" => &["path", "url", "entities", "unknown_indicators", "indicators", "timeout_s", "retries", "retry_backoff_ms"],
+        "nbs" => &["path", "url", "entities", "unknown_indicators", "entity_codes", "indicators", "timeout_s", "retries", "retry_backoff_ms", "entity", "regional"],
         "jsonstat" => &[
-            "path", "url", "entities", "entity_codes", "indicators", "timeout_s", "retries", "retry_backoff_ms", "dataset", "entity_dimension",
+            "path", "url", "entities", "unknown_indicators", "entity_codes", "indicators", "timeout_s", "retries", "retry_backoff_ms", "dataset", "entity_dimension",
             "time_dimension", "indicator_dimension", "indicator", "fixed",
         ],
         other => {
@@ -496,7 +501,8 @@ fn check_source(source: &RawSource, label: &str, resolve: &dyn Fn(&Path) -> Path
             return None;
         }
     };
-    let given: [(&str, bool); 34] = [
+    let given: [(&str, bool); 35] = [
+        ("unknown_indicators", source.unknown_indicators.is_some()),
         ("path", source.path.is_some()),
         ("url", source.url.is_some()),
         ("encoding", source.encoding.is_some()),
@@ -574,6 +580,14 @@ fn check_source(source: &RawSource, label: &str, resolve: &dyn Fn(&Path) -> Path
             false
         }
     };
+    let skip_unknown_indicators = match source.unknown_indicators.as_deref() {
+        None | Some("problem") => false,
+        Some("skip") => true,
+        Some(other) => {
+            problem(format!("`unknown_indicators` must be \"skip\" or \"problem\", got {other:?}"));
+            false
+        }
+    };
     let spec = match source.kind.as_str() {
         "csv" => {
             let encoding = match source.encoding.as_deref().unwrap_or("utf-8").to_ascii_lowercase().as_str() {
@@ -621,7 +635,10 @@ fn check_source(source: &RawSource, label: &str, resolve: &dyn Fn(&Path) -> Path
                     unit_column: source.unit_column.clone(),
                 },
                 other => {
-                    problem(format!("`layout` must be long, wide or columns, got {other:?}"));
+                    problem(match other {
+                        Some(other) => format!("`layout` must be long, wide or columns, got {other:?}"),
+                        None => "`layout` (long, wide or columns) is required for a table".to_string(),
+                    });
                     Layout::Columns { period: String::new(), map: Default::default() }
                 }
             };
@@ -700,6 +717,7 @@ fn check_source(source: &RawSource, label: &str, resolve: &dyn Fn(&Path) -> Path
             entities: if source.kind == "worldbank" { source.entities.clone() } else { Default::default() },
             indicators: if source.kind == "worldbank" { source.indicators.clone() } else { Default::default() },
             nbs_codes,
+            skip_unknown_indicators,
             timeout: std::time::Duration::from_secs(source.timeout_s.unwrap_or(30)),
             retries: source.retries.unwrap_or(3),
             retry_backoff: std::time::Duration::from_millis(source.retry_backoff_ms.unwrap_or(1000)),

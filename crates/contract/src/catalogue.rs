@@ -325,8 +325,11 @@ fn parse_indicators(source: SourceText<'_>, problems: &mut Problems) -> BTreeMap
         if !unique_key(&mut seen, code.to_string(), row, "code", problems) {
             continue;
         }
+        // A rate lies in 0–100 and a level (a population, an area) is not negative, unless the
+        // catalogue says otherwise; flows (a profit, a balance) may be either.
         let (min, max) = match kind {
             IndicatorKind::Rate => (min.or(Some(0.0)), max.or(Some(100.0))),
+            IndicatorKind::Level => (min.or(Some(0.0)), max),
             _ => (min, max),
         };
         let synonyms = row.get("synonyms").map(|s| s.split(';').map(|s| s.trim().to_string()).collect()).unwrap_or_default();

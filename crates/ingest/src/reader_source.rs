@@ -48,6 +48,9 @@ pub struct ReaderOptions<'a> {
     pub indicators: &'a std::collections::BTreeMap<String, String>,
     /// Six-digit NBS codes become division codes (`330000` → `33`, `330100` → `3301`).
     pub nbs_codes: bool,
+    /// Leave out, counted but not as problems, observations of indicators the catalogue does not
+    /// have (an API answer with 32 indicators when 2 are tracked).
+    pub skip_unknown_indicators: bool,
     /// The share of bad rows above which the source fails.
     pub max_bad_row_share: f64,
 }
@@ -98,6 +101,7 @@ pub fn read_reader_source(options: &ReaderOptions<'_>, catalogue: &Catalogue) ->
     };
     let mut checker = Checker::new(&source_name, &label, catalogue);
     let mut rows_read = 0;
+    let mut left_out = 0;
     for read in reads {
         rows_read += read.rows_read;
         for note in &read.notes {
@@ -110,6 +114,10 @@ pub fn read_reader_source(options: &ReaderOptions<'_>, catalogue: &Catalogue) ->
             let entity = options.entities.get(&record.entity).map_or(record.entity.as_str(), String::as_str);
             let entity = if options.nbs_codes { nbs_code(entity) } else { entity };
             let indicator = options.indicators.get(&record.indicator).map_or(record.indicator.as_str(), String::as_str);
+            if options.skip_unknown_indicators && !catalogue.indicators.contains_key(indicator) {
+                left_out += 1;
+                continue;
+            }
             checker.check(Candidate {
                 entity,
                 indicator,
@@ -125,7 +133,10 @@ pub fn read_reader_source(options: &ReaderOptions<'_>, catalogue: &Catalogue) ->
             });
         }
     }
-    checker.finish(source_name, label, raw, rows_read, options.max_bad_row_share)
+    if left_out > 0 {
+        info!(message = "Observations of indicators not in the catalogue left out, as configured.", count = left_out);
+    }
+    checker.finish(source_name, label, raw, rows_read - left_out.min(rows_read), options.max_bad_row_share)
 }
 
 /// The URL of page `page` of a paged API: `page=N` set or added.

@@ -67,7 +67,12 @@ impl Warehouse {
     ///
     /// Called for every batch read, whether or not its rows are accepted.
     pub fn keep_raw_and_quarantine(&self, batch: &SourceBatch) -> Result<PathBuf, IngestError> {
-        let extension = Path::new(&batch.path).extension().and_then(|e| e.to_str()).unwrap_or("bin");
+        // A file's own extension; a URL's answer (or anything odd) is `.bin`.
+        let extension = Path::new(&batch.path)
+            .extension()
+            .and_then(|e| e.to_str())
+            .filter(|e| !batch.path.contains("://") && e.len() <= 5 && e.chars().all(|c| c.is_ascii_alphanumeric()))
+            .unwrap_or("bin");
         let raw_path = self.root.join("raw").join(&batch.source).join(format!("{}.{extension}", batch.sha256));
         if !atomic::same_content(&raw_path, &batch.raw) {
             atomic::write_file(&raw_path, &batch.raw).map_err(self.io(&raw_path))?;

@@ -244,6 +244,7 @@ fn read_source(config: &Config, source: &config::Source) -> Result<ingest::Sourc
                 entities: &reader.entities,
                 indicators: &reader.indicators,
                 nbs_codes: reader.nbs_codes,
+                skip_unknown_indicators: reader.skip_unknown_indicators,
                 max_bad_row_share: source.max_bad_row_share,
             },
             &config.catalogue,
