@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use polars::prelude::*;
 
-use crate::{binary, project_dir, shared_dir, text};
+use crate::{project_dir, shared_dir, text};
 
 /// A project folder with its own configuration and catalogue, written by the test.
 struct Project {
@@ -61,14 +61,7 @@ impl Project {
     }
 
     fn run(&self, args: &[&str]) -> std::process::Output {
-        std::process::Command::new(binary())
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("TOWNPULSE_LOG", "warn")
-            .env_remove("TOWNPULSE_CONFIG")
-            .env_remove("TOWNPULSE_SMTP_URL")
-            .output()
-            .unwrap()
+        crate::townpulse(self.dir.path(), args, &[], "warn").output().unwrap()
     }
 
     fn config(&self) -> config::Config {
@@ -148,7 +141,7 @@ fn census_tables_give_the_urban_share_of_every_county_and_the_nation_for_2010_an
     let bad = count(series, col("indicator").eq(lit("urban_rate_resident")).and(col("value").lt(lit(0.0)).or(col("value").gt(lit(100.0)))));
     assert_eq!(bad, 0);
     // Resident population converted from 人 to the catalogue's 万人.
-    assert_eq!(value_of(&observations, "CN", "pop_resident", "2020"), Some(140_977.8724));
+    assert_eq!(value_of(&observations, "CN", "pop_resident", "2020"), Some(140_977.872_4));
 }
 
 #[test]

@@ -59,6 +59,20 @@ pub fn binary() -> PathBuf {
         .clone()
 }
 
+/// `townpulse ARGS` in `dir`, with townpulse's own variables cleared, then `env` set, and logs at `log_level`.
+pub fn townpulse(dir: &Path, args: &[&str], env: &[(&str, &str)], log_level: &str) -> Command {
+    let mut command = Command::new(binary());
+    command.args(args).current_dir(dir);
+    for name in ["TOWNPULSE_SMTP_URL", "TOWNPULSE_SMTP_PASSWORD", "TOWNPULSE_CONFIG", "TOWNPULSE_LOG_FORMAT"] {
+        command.env_remove(name);
+    }
+    command.env("TOWNPULSE_LOG", log_level);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command
+}
+
 /// A copy of the demo project (config and demo data) in a temporary folder.
 pub struct DemoProject {
     pub dir: tempfile::TempDir,
@@ -87,16 +101,7 @@ impl DemoProject {
 
     /// Runs `townpulse ARGS` in the project folder with a clean environment for townpulse's variables.
     pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut command = Command::new(binary());
-        command.args(args).current_dir(self.dir.path());
-        for name in ["TOWNPULSE_SMTP_URL", "TOWNPULSE_SMTP_PASSWORD", "TOWNPULSE_CONFIG", "TOWNPULSE_LOG_FORMAT"] {
-            command.env_remove(name);
-        }
-        command.env("TOWNPULSE_LOG", "warn");
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        command.output().expect("running townpulse")
+        townpulse(self.dir.path(), args, env, "warn").output().expect("running townpulse")
     }
 
     pub fn outbox(&self) -> Vec<PathBuf> {

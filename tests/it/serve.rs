@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{TimeZone, Utc};
 
 use crate::smtp::{PySmtp, set_retries};
-use crate::{DemoProject, binary, text};
+use crate::{DemoProject, text};
 
 /// Replaces the demo's monthly job with `job` (a TOML table body).
 fn set_job(project: &DemoProject, job: &str) {
@@ -42,16 +42,8 @@ fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
 }
 
 fn serve(project: &DemoProject, env: &[(&str, &str)]) -> Child {
-    let mut command = Command::new(binary());
-    command.arg("serve").current_dir(project.dir.path()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    for name in ["TOWNPULSE_SMTP_URL", "TOWNPULSE_SMTP_PASSWORD", "TOWNPULSE_CONFIG", "TOWNPULSE_LOG_FORMAT"] {
-        command.env_remove(name);
-    }
-    command.env("TOWNPULSE_LOG", "info");
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    command.spawn().expect("starting townpulse serve")
+    let mut command = crate::townpulse(project.dir.path(), &["serve"], env, "info");
+    command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("starting townpulse serve")
 }
 
 /// Sends SIGTERM and returns the exit code and everything the daemon printed.
@@ -125,9 +117,8 @@ fn a_daemon_started_after_two_missed_periods_catches_up_exactly_those_two() {
 fn two_concurrent_runs_of_one_period_produce_one_run() {
     let project = DemoProject::new();
     let start = || {
-        let mut command = Command::new(binary());
-        command.args(["run", "--period", "2023", "--wait"]).current_dir(project.dir.path()).env("TOWNPULSE_LOG", "warn");
-        command.env_remove("TOWNPULSE_SMTP_URL").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+        let mut command = crate::townpulse(project.dir.path(), &["run", "--period", "2023", "--wait"], &[], "warn");
+        command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
     };
     let (first, second) = (start(), start());
     let (first, second) = (first.wait_with_output().unwrap(), second.wait_with_output().unwrap());

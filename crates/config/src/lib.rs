@@ -318,7 +318,7 @@ pub enum SourceKind {
     /// A file in the observations contract.
     Csv { path: PathBuf, encoding: Encoding },
     /// A published table or API answer, read by a `sources` reader.
-    Reader(ReaderSource),
+    Reader(Box<ReaderSource>),
 }
 
 /// Where a reader source's input is.
@@ -710,7 +710,7 @@ fn check_source(source: &RawSource, label: &str, resolve: &dyn Fn(&Path) -> Path
     };
     let location = location?;
     (problems.len() == start).then(|| {
-        SourceKind::Reader(ReaderSource {
+        SourceKind::Reader(Box::new(ReaderSource {
             location,
             spec,
             // The other readers map codes themselves, through their spec.
@@ -721,7 +721,7 @@ fn check_source(source: &RawSource, label: &str, resolve: &dyn Fn(&Path) -> Path
             timeout: std::time::Duration::from_secs(source.timeout_s.unwrap_or(30)),
             retries: source.retries.unwrap_or(3),
             retry_backoff: std::time::Duration::from_millis(source.retry_backoff_ms.unwrap_or(1000)),
-        })
+        }))
     })
 }
 

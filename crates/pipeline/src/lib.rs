@@ -220,8 +220,11 @@ pub(crate) fn polars_stage(stage: &'static str) -> impl FnOnce(polars::prelude::
 /// Where a source is read from, for messages and the report.
 fn source_place(config: &Config, source: &config::Source) -> String {
     match &source.kind {
-        SourceKind::Csv { path, .. } | SourceKind::Reader(config::ReaderSource { location: config::Location::File(path), .. }) => display_path(config, path),
-        SourceKind::Reader(config::ReaderSource { location: config::Location::Url(url), .. }) => url.clone(),
+        SourceKind::Csv { path, .. } => display_path(config, path),
+        SourceKind::Reader(reader) => match &reader.location {
+            config::Location::File(path) => display_path(config, path),
+            config::Location::Url(url) => url.clone(),
+        },
     }
 }
 
@@ -470,20 +473,24 @@ pub fn check(config: &Config, online: bool) -> Vec<String> {
         problems.push(format!("templates: {error}"));
     }
     for source in &config.sources {
-        match &source.kind {
-            SourceKind::Csv { path, .. } | SourceKind::Reader(config::ReaderSource { location: config::Location::File(path), .. }) => {
-                if let Err(error) = std::fs::File::open(path) {
+        let location = match &source.kind {
+            SourceKind::Csv { path, .. } => Some(config::Location::File(path.clone())),
+            SourceKind::Reader(reader) => Some(reader.location.clone()),
+        };
+        match (&source.kind, location) {
+            (_, Some(config::Location::File(path))) => {
+                if let Err(error) = std::fs::File::open(&path) {
                     problems.push(format!("sources {:?}: cannot read {}: {error}", source.name, path.display()));
                 }
             }
-            SourceKind::Reader(reader @ config::ReaderSource { location: config::Location::Url(url), .. }) if online => {
+            (SourceKind::Reader(reader), Some(config::Location::Url(url))) if online => {
                 // One attempt, as a run would make it: reachable and answering 2xx.
-                let fetch = ingest::http::Fetch { source: &source.name, url, timeout: reader.timeout, retries: 0, backoff: reader.retry_backoff };
+                let fetch = ingest::http::Fetch { source: &source.name, url: &url, timeout: reader.timeout, retries: 0, backoff: reader.retry_backoff };
                 if let Err(error) = ingest::http::fetch(&fetch) {
                     problems.push(format!("sources {:?}: {error}", source.name));
                 }
             }
-            SourceKind::Reader(_) => {}
+            _ => {}
         }
     }
     let output = &config.output;
