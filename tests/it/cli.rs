@@ -274,6 +274,13 @@ fn a_new_vintage_that_changes_a_published_value_is_reported_as_a_revision() {
         assert_same(expected, &std::fs::read(&path).unwrap(), &format!("the report as of {as_of}"));
     }
     assert_eq!(project.outbox().len(), 4, "a reproduction sends nothing");
+    // A date is the end of that day in the configured zone; before the first fetch there is nothing.
+    let before = project.run(&["run", "--period", "2023", "--as-of", "2000-01-01"], &[]);
+    let out = text(&before);
+    assert_eq!(before.status.code(), Some(2), "{out}");
+    assert!(out.contains("the warehouse holds no vintage fetched by 2000-01-01T15:59:59.000Z: nothing to reproduce (the first was fetched at "), "{out}");
+    let bad = project.run(&["run", "--as-of", "yesterday"], &[]);
+    assert!(text(&bad).contains("--as-of: expected a date like 2026-10-31 or an RFC 3339 time, got \"yesterday\""), "{}", text(&bad));
     assert_eq!(ledger_count(&project, "SELECT COUNT(*) FROM runs WHERE state = 'reproduced'"), 2);
 }
 

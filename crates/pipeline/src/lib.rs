@@ -163,6 +163,8 @@ pub enum PipelineError {
     Report(#[from] report::ReportError),
     #[error("no observations: every source failed or delivered no rows, so there is nothing to report")]
     NoData,
+    #[error("the warehouse holds no vintage fetched by {as_of}: nothing to reproduce (the first was fetched at {first})")]
+    NothingAsOf { as_of: String, first: String },
     #[error("invalid catalogue, {0}")]
     Catalogue(contract::Problems),
     #[error("no recipient {address:?} in the configuration")]
@@ -641,6 +643,15 @@ fn run_inner(
         Some(as_of) => {
             let as_of_text = as_of.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
             let (frame, used) = warehouse.as_of(&names, &as_of_text)?;
+            if used.is_empty() {
+                let mut first: Vec<String> = Vec::new();
+                for name in &names {
+                    first.extend(warehouse.vintages(name)?.into_iter().next().map(|v| v.fetched_at));
+                }
+                first.sort();
+                let first = first.into_iter().next().unwrap_or_else(|| "never".to_string());
+                return Err(PipelineError::NothingAsOf { as_of: as_of_text, first });
+            }
             for (source, vintage) in used {
                 let notes = warehouse.notes(&source, &vintage.vintage)?;
                 let notes = notes.into_iter().map(|(level, place, message)| ProblemInfo { level, place, message }).collect();
