@@ -405,3 +405,33 @@ fn the_report_is_in_english_when_configured() {
     assert!(report.contains("<html lang=\"en\">") && report.contains("Urban development monitor — 2015-09"));
     assert!(report.contains("Progress toward targets") && report.contains("Insufficient progress") && !report.contains("目标进展"));
 }
+
+#[test]
+fn demo_data_is_deterministic_in_the_contract_and_runs_end_to_end() {
+    let temp = tempfile::tempdir().unwrap();
+    let divisions = crate::shared_dir().join("data/admin-divisions");
+    let generate = |out: &str| {
+        let output = crate::townpulse(temp.path(), &["demo-data", "--scale", "25", "--out", out, "--divisions", divisions.to_str().unwrap()], &[], "warn")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        text(&output)
+    };
+    let said = generate("a");
+    // 25 townships × (15 indicators × 36 months + 5 year-to-date flows × 33 months without January).
+    assert!(said.contains("25 townships in 2 counties: 17625 observations, 75 targets"), "{said}");
+    generate("b");
+    for file in ["observations.csv", "observations.parquet", "entities.csv", "targets.csv", "townpulse.toml"] {
+        assert_same(&std::fs::read(temp.path().join("a").join(file)).unwrap(), &std::fs::read(temp.path().join("b").join(file)).unwrap(), file);
+    }
+    let entities = std::fs::read_to_string(temp.path().join("a/entities.csv")).unwrap();
+    assert!(entities.contains("\n11,\"北京市\",province,CN\n") && entities.contains("\n1101,\"市辖区\",prefecture,11\n"), "{entities}");
+    let observations = std::fs::read_to_string(temp.path().join("a/observations.csv")).unwrap();
+    assert!(!observations.contains(",industrial_output_ytd,2024-01,"), "January of a year-to-date flow is never published");
+    let missing = observations.lines().filter(|l| l.ends_with(',')).count();
+    assert!((50..=300).contains(&missing), "about 1% of cells missing, got {missing}");
+    // The generated configuration runs: one summary per county.
+    let run = crate::townpulse(&temp.path().join("a"), &["--config", "townpulse.toml", "run"], &[], "warn").output().unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    assert_eq!(std::fs::read_dir(temp.path().join("a/reports/outbox")).unwrap().count(), 2);
+}

@@ -4,6 +4,7 @@
 //! Blocking: callers on an async runtime run it in `spawn_blocking`.
 
 mod compute;
+mod demo_data;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use sha2::{Digest, Sha256};
 use tracing::{info, info_span, warn};
 
 pub use compute::{ComputeOutcome, ComputeRequest, compute_files};
+pub use demo_data::{DemoDataOutcome, DemoDataRequest, Scale, demo_data};
 
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -121,6 +121,19 @@ enum Command {
         #[arg(long, requires = "gold_targets")]
         gold_baselines: Option<PathBuf>,
     },
+    /// Generate deterministic demo data in the data contract (real township codes, 20 indicators,
+    /// 36 months, targets, a configuration reporting to every county), for benchmarks.
+    DemoData {
+        /// `province` (Guizhou's 1,510 townships), `national` (41,352) or a number of townships.
+        #[arg(long, default_value = "province")]
+        scale: String,
+        /// The folder to write to.
+        #[arg(long)]
+        out: PathBuf,
+        /// The NBS division-code folder.
+        #[arg(long, default_value = "../shared/data/admin-divisions")]
+        divisions: PathBuf,
+    },
     /// The targets file.
     Targets {
         #[command(subcommand)]
@@ -304,6 +317,22 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Serve => serve(&cli.config),
+        Command::DemoData { scale, out, divisions } => {
+            let scale = match scale.as_str() {
+                "province" => pipeline::Scale::Province,
+                "national" => pipeline::Scale::National,
+                n => pipeline::Scale::Townships(n.parse().with_context(|| format!("--scale: expected province, national or a number of townships, got {n:?}"))?),
+            };
+            let outcome = pipeline::demo_data(&pipeline::DemoDataRequest { divisions: &divisions, scale, out: &out })?;
+            println!(
+                "{} townships in {} counties: {} observations, {} targets",
+                outcome.townships, outcome.counties, outcome.observations, outcome.targets
+            );
+            for file in &outcome.files {
+                println!("  {}", file.display());
+            }
+            Ok(0)
+        }
         Command::Ingest => {
             let config = load_config(&cli.config)?;
             let outcome = runtime()?.block_on(async move { tokio::task::spawn_blocking(move || pipeline::ingest_only(&config, chrono::Utc::now())).await })??;
