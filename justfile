@@ -64,9 +64,12 @@ extract *args:
 extract-score:
     cargo run --quiet -p townpulse -- extract ../shared/seeds/001_58abb6e4dd5ecd1a.part1.txt --gold-targets ../shared/seeds/gold/targets.part1.csv --gold-baselines ../shared/seeds/gold/baselines.part1.csv
 
-# Benchmarks (release builds of the crates measured; results in bench/RESULTS.md)
+# Benchmarks: extract, then townpulse against DuckDB, pandas and Python Polars (results in bench/RESULTS.md), e.g. `just bench --scales province,10000,national`
 [group('develop')]
-bench: bench-extract
+bench *args: bench-extract
+    cargo build --quiet --release -p townpulse
+    test -x bench/.venv/bin/python || (python3 -m venv bench/.venv && bench/.venv/bin/pip install --quiet -r bench/requirements.txt)
+    bench/.venv/bin/python bench/run.py {{args}}
 
 # Time `extract` on the 8,531-line compilation (release, only the extract crate is built)
 [group('develop')]

@@ -1,0 +1,186 @@
+"""The benchmark: townpulse against DuckDB, pandas and Python Polars, side by side in one run.
+
+Usage (from the repository root, after `cargo build --release -p townpulse`; `just bench` does both):
+
+    bench/.venv/bin/python bench/run.py [--scales province,10000,national] [--runs 3] [--memory-limit-gib 20]
+
+For each scale it generates the data once (`townpulse demo-data`, kept in bench/data/), then times
+each command `--runs` times (wall time and peak memory from /usr/bin/time; the median is reported):
+the floor (read the input Parquet and write it back), townpulse ingest from CSV and from Parquet,
+townpulse compute, a full townpulse run (every county's email to the outbox), and the three peers.
+At province scale each peer's output is checked equal to townpulse's. Writes bench/RESULTS.md.
+"""
+import argparse
+import datetime
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+DATA = BENCH / "data"
+TOWNPULSE = ROOT / "target" / "release" / "townpulse"
+PYTHON = sys.executable
+
+
+def limit_memory(gib):
+    def apply():
+        if gib:
+            limit = int(gib * 1024**3)
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
+
+
+def timed(command, cwd, gib):
+    """(seconds, peak MiB, ok, tail of the output) of one run."""
+    wrapped = ["/usr/bin/time", "-f", "TIME %e %M"] + [str(c) for c in command]
+    proc = subprocess.run(wrapped, cwd=cwd, capture_output=True, text=True, preexec_fn=limit_memory(gib))
+    line = [l for l in proc.stderr.splitlines() if l.startswith("TIME ")][-1:]
+    seconds, kib = (float(line[0].split()[1]), int(line[0].split()[2])) if line else (float("nan"), 0)
+    ok = proc.returncode in (0, 1)  # 1: done with problems (townpulse's quality findings)
+    return seconds, kib / 1024, ok, (proc.stdout + proc.stderr)[-600:]
+
+
+def generate(scale):
+    out = DATA / scale
+    if not (out / "observations.parquet").exists():
+        subprocess.run([TOWNPULSE, "demo-data", "--scale", scale, "--out", out, "--divisions", ROOT.parent / "shared/data/admin-divisions"], check=True)
+        # A second configuration that reads the CSV instead of the Parquet file.
+        config = (out / "townpulse.toml").read_text(encoding="utf-8")
+        (out / "townpulse-csv.toml").write_text(config.replace('path = "observations.parquet"', 'path = "observations.csv"'), encoding="utf-8")
+    return out
+
+
+def commands(data):
+    inputs = [data / "observations.parquet", data / "entities.csv", data / "indicators.csv", data / "targets.csv"]
+    tp = [TOWNPULSE]
+    return {
+        "floor: read + write Parquet (Python Polars)": [PYTHON, BENCH / "floor.py", inputs[0], data / "out-floor"],
+        "townpulse ingest (CSV)": tp + ["--config", data / "townpulse-csv.toml", "ingest"],
+        "townpulse ingest (Parquet)": tp + ["--config", data / "townpulse.toml", "ingest"],
+        "townpulse compute": tp + ["compute", "--observations", inputs[0], "--entities", inputs[1], "--indicators", inputs[2], "--targets", inputs[3], "--out", data / "out-townpulse", "--format", "parquet"],
+        "townpulse run (all counties' emails)": tp + ["--config", data / "townpulse.toml", "run"],
+        "DuckDB": [PYTHON, BENCH / "peer_duckdb.py"] + inputs + [data / "out-duckdb"],
+        "pandas": [PYTHON, BENCH / "peer_pandas.py"] + inputs + [data / "out-pandas"],
+        "Python Polars": [PYTHON, BENCH / "peer_polars.py"] + inputs + [data / "out-polars"],
+    }
+
+
+def fresh(data, name):
+    """Each run starts from nothing: no warehouse, no ledger, no outputs of an earlier run."""
+    for folder in ["reports", "out-floor", "out-townpulse", "out-duckdb", "out-pandas", "out-polars"]:
+        shutil.rmtree(data / folder, ignore_errors=True)
+        if folder != "reports":
+            (data / folder).mkdir(parents=True, exist_ok=True)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scales", default="province,10000")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--memory-limit-gib", type=float, default=20.0)
+    args = parser.parse_args()
+    if not TOWNPULSE.exists():
+        sys.exit(f"{TOWNPULSE} is missing: cargo build --release -p townpulse (or `just bench`)")
+    results = {}
+    checks = {}
+    for scale in args.scales.split(","):
+        data = generate(scale)
+        rows = sum(1 for _ in open(data / "observations.csv", encoding="utf-8")) - 1
+        results[scale] = {"rows": rows, "times": {}}
+        for name, command in commands(data).items():
+            runs = []
+            for _ in range(args.runs):
+                fresh(data, name)
+                seconds, mib, ok, tail = timed(command, data, args.memory_limit_gib)
+                runs.append((seconds, mib, ok))
+                print(f"{scale:>9} {name:<42} {seconds:8.2f} s {mib:9.0f} MiB {'ok' if ok else 'FAILED'}", flush=True)
+                if not ok:
+                    print(tail, flush=True)
+                    break
+            ok_runs = [r for r in runs if r[2]]
+            results[scale]["times"][name] = (
+                statistics.median(r[0] for r in ok_runs) if ok_runs else None,
+                statistics.median(r[1] for r in ok_runs) if ok_runs else max(r[1] for r in runs),
+                len(ok_runs),
+            )
+        if scale == "province":
+            # The equality check needs each output once more: townpulse compute, then each peer.
+            for name in ["townpulse compute", "DuckDB", "pandas", "Python Polars"]:
+                fresh(data, name)
+                subprocess.run([str(c) for c in commands(data)[name]], cwd=data, capture_output=True)
+            for peer, folder in [("DuckDB", "out-duckdb"), ("pandas", "out-pandas"), ("Python Polars", "out-polars")]:
+                proc = subprocess.run([PYTHON, BENCH / "compare.py", data / "out-townpulse", data / folder], capture_output=True, text=True)
+                checks[peer] = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-300:]
+    write_results(results, checks, args)
+
+
+def versions():
+    def run(*cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT).stdout.strip()
+        except OSError:
+            return "?"
+
+    import duckdb, pandas, polars  # noqa: E401
+
+    return {
+        "townpulse": run("git", "rev-parse", "--short", "HEAD") + " (release build)",
+        "rustc": run("rustc", "--version"),
+        "Polars (Rust, in townpulse)": "0.55.2",
+        "Python": platform.python_version(),
+        "DuckDB": duckdb.__version__,
+        "pandas": pandas.__version__,
+        "Python Polars": polars.__version__,
+    }
+
+
+def write_results(results, checks, args):
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    mem = next((int(l.split()[1]) // 1024 // 1024 for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
+    lines = [
+        "# Benchmark results (`just bench`)",
+        "",
+        f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores ({cpu}), {mem} GiB; "
+        f"median of {args.runs} runs per command; peak memory is the maximum resident set size; a limit of {args.memory_limit_gib:g} GiB of address space per command.",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()) + ".",
+        "",
+        "The suite (the same in each peer): year on year; period on period with year-to-date totals differenced within their year; "
+        "year-to-date growth of period flows (only where every month so far is present); dense rank of the year-on-year growth within "
+        "parent × level × indicator × period; a target's gap and progress share. townpulse computes all of its series, target, quality "
+        "and standards tables besides (`townpulse compute` writes ~35 series columns), so its time is an upper bound for the suite.",
+        "",
+    ]
+    if checks:
+        lines += ["Equality with townpulse's `compute` output at province scale (`bench/compare.py`, relative tolerance 1e-9, nulls alike): "
+                  + "; ".join(f"{k}: {v}" for k, v in checks.items()) + ".", ""]
+    for scale, result in results.items():
+        times = result["times"]
+        lines += [f"### {scale} ({result['rows']:,} observations)", "", "| command | wall (s) | peak memory (MiB) |", "|---|---:|---:|"]
+        for name, (seconds, mib, ok) in times.items():
+            wall = f"{seconds:.2f}" if seconds is not None else "failed"
+            lines.append(f"| {name} | {wall} | {mib:,.0f} |")
+        peers = [times[p][0] for p in ["DuckDB", "pandas", "Python Polars"] if times[p][0] is not None]
+        compute = times["townpulse compute"][0]
+        floor = times["floor: read + write Parquet (Python Polars)"][0]
+        if compute and peers:
+            lines += ["", f"townpulse compute / fastest peer: {compute / min(peers):.2f}× (goal ≤ 0.5×); "
+                      f"townpulse compute / floor: {compute / floor:.2f}× (goal ≤ 2×)."]
+        lines.append("")
+    # Everything above the marker (the `extract` results) stays as it is.
+    marker = "<!-- bench/run.py writes below this line -->"
+    path = BENCH / "RESULTS.md"
+    kept = path.read_text(encoding="utf-8").split(marker)[0] if path.exists() else ""
+    path.write_text(kept.rstrip() + "\n\n" + marker + "\n\n" + "\n".join(lines).replace("# Benchmark results (`just bench`)", "## Scale: townpulse against DuckDB, pandas and Python Polars"), encoding="utf-8")
+    print(path.read_text(encoding="utf-8"))
+
+
+if __name__ == "__main__":
+    main()
