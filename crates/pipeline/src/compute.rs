@@ -47,7 +47,13 @@ pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, Pip
         Err(error) => PipelineError::Ingest(error),
     })?;
     let options = ingest::CsvOptions { name: "observations", path: request.observations, gb18030: false, max_bad_row_share: 1.0 };
+    let started = std::time::Instant::now();
     let batch = ingest::read_csv_source(&options, &catalogue)?;
+    let stage_done = |stage: &str, rows: usize, started: std::time::Instant| {
+        tracing::info!(message = "Stage finished.", stage, rows, duration_ms = started.elapsed().as_millis() as u64);
+    };
+    stage_done("read", batch.frame.height(), started);
+    let started = std::time::Instant::now();
     let period = match request.period {
         Some(period) => period,
         None => transform::latest_period(&batch.frame).ok_or(PipelineError::NoData)?,
@@ -73,6 +79,8 @@ pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, Pip
     findings.extend(metrics.findings.iter().cloned());
     let quality = transform::findings_frame(&findings)
         .map_err(crate::polars_stage("quality findings"))?;
+    stage_done("transform", metrics.series.height(), started);
+    let started = std::time::Instant::now();
 
     let extension = if request.parquet { "parquet" } else { "csv" };
     let mut files = Vec::new();
@@ -90,6 +98,7 @@ pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, Pip
         }
         files.push(path);
     }
+    stage_done("write", metrics.series.height(), started);
     Ok(ComputeOutcome {
         period,
         series_rows: metrics.series.height(),
