@@ -11,6 +11,7 @@ townpulse compute, a full townpulse run (every county's email to the outbox), an
 At province scale each peer's output is checked equal to townpulse's. Writes bench/RESULTS.md.
 """
 import argparse
+import json
 import datetime
 import os
 import platform
@@ -25,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 DATA = BENCH / "data"
 TOWNPULSE = ROOT / "target" / "release" / "townpulse"
+TIMEOUT_S = 900
 PYTHON = sys.executable
 
 
@@ -40,7 +42,10 @@ def limit_memory(gib):
 def timed(command, cwd, gib):
     """(seconds, peak MiB, ok, tail of the output) of one run."""
     wrapped = ["/usr/bin/time", "-f", "TIME %e %M"] + [str(c) for c in command]
-    proc = subprocess.run(wrapped, cwd=cwd, capture_output=True, text=True, preexec_fn=limit_memory(gib))
+    try:
+        proc = subprocess.run(wrapped, cwd=cwd, capture_output=True, text=True, preexec_fn=limit_memory(gib), timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return float("nan"), 0, False, f"killed after {TIMEOUT_S} s"
     line = [l for l in proc.stderr.splitlines() if l.startswith("TIME ")][-1:]
     seconds, kib = (float(line[0].split()[1]), int(line[0].split()[2])) if line else (float("nan"), 0)
     ok = proc.returncode in (0, 1)  # 1: done with problems (townpulse's quality findings)
@@ -85,16 +90,23 @@ def main():
     parser.add_argument("--scales", default="province,10000")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--memory-limit-gib", type=float, default=20.0)
+    parser.add_argument("--skip", default="", help="commands to leave out, by the start of their name, comma-separated (e.g. 'townpulse run')")
     args = parser.parse_args()
     if not TOWNPULSE.exists():
         sys.exit(f"{TOWNPULSE} is missing: cargo build --release -p townpulse (or `just bench`)")
-    results = {}
-    checks = {}
+    # Results of earlier invocations (other scales) are kept, so scales can be run separately.
+    store = DATA / "results.json"
+    saved = json.loads(store.read_text(encoding="utf-8")) if store.exists() else {}
+    results = {k: v for k, v in saved.get("results", {}).items() if k not in args.scales.split(",")}
+    checks = saved.get("checks", {})
     for scale in args.scales.split(","):
         data = generate(scale)
         rows = sum(1 for _ in open(data / "observations.csv", encoding="utf-8")) - 1
-        results[scale] = {"rows": rows, "times": {}}
+        results[scale] = {"rows": rows, "runs": args.runs, "times": {}}
+        skip = [s for s in args.skip.split(",") if s]
         for name, command in commands(data).items():
+            if any(name.startswith(s) for s in skip):
+                continue
             runs = []
             for _ in range(args.runs):
                 fresh(data, name)
@@ -112,12 +124,14 @@ def main():
             )
         if scale == "province":
             # The equality check needs each output once more: townpulse compute, then each peer.
+            fresh(data, "")
             for name in ["townpulse compute", "DuckDB", "pandas", "Python Polars"]:
-                fresh(data, name)
                 subprocess.run([str(c) for c in commands(data)[name]], cwd=data, capture_output=True)
             for peer, folder in [("DuckDB", "out-duckdb"), ("pandas", "out-pandas"), ("Python Polars", "out-polars")]:
                 proc = subprocess.run([PYTHON, BENCH / "compare.py", data / "out-townpulse", data / folder], capture_output=True, text=True)
                 checks[peer] = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-300:]
+    DATA.mkdir(parents=True, exist_ok=True)
+    store.write_text(json.dumps({"results": results, "checks": checks}, ensure_ascii=False, indent=1), encoding="utf-8")
     write_results(results, checks, args)
 
 
@@ -148,7 +162,7 @@ def write_results(results, checks, args):
         "# Benchmark results (`just bench`)",
         "",
         f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores ({cpu}), {mem} GiB; "
-        f"median of {args.runs} runs per command; peak memory is the maximum resident set size; a limit of {args.memory_limit_gib:g} GiB of address space per command.",
+        f"median of the runs given per scale; peak memory is the maximum resident set size; a limit of {args.memory_limit_gib:g} GiB of address space per command.",
         "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()) + ".",
         "",
@@ -163,14 +177,14 @@ def write_results(results, checks, args):
                   + "; ".join(f"{k}: {v}" for k, v in checks.items()) + ".", ""]
     for scale, result in results.items():
         times = result["times"]
-        lines += [f"### {scale} ({result['rows']:,} observations)", "", "| command | wall (s) | peak memory (MiB) |", "|---|---:|---:|"]
-        for name, (seconds, mib, ok) in times.items():
+        lines += [f"### {scale} ({result['rows']:,} observations; median of {result.get('runs', 1)} run(s))", "", "| command | wall (s) | peak memory (MiB) |", "|---|---:|---:|"]
+        for name, (seconds, mib, _ok) in times.items():
             wall = f"{seconds:.2f}" if seconds is not None else "failed"
             lines.append(f"| {name} | {wall} | {mib:,.0f} |")
-        peers = [times[p][0] for p in ["DuckDB", "pandas", "Python Polars"] if times[p][0] is not None]
-        compute = times["townpulse compute"][0]
-        floor = times["floor: read + write Parquet (Python Polars)"][0]
-        if compute and peers:
+        peers = [times[p][0] for p in ["DuckDB", "pandas", "Python Polars"] if p in times and times[p][0] is not None]
+        compute = times.get("townpulse compute", (None,))[0]
+        floor = times.get("floor: read + write Parquet (Python Polars)", (None,))[0]
+        if compute and peers and floor:
             lines += ["", f"townpulse compute / fastest peer: {compute / min(peers):.2f}× (goal ≤ 0.5×); "
                       f"townpulse compute / floor: {compute / floor:.2f}× (goal ≤ 2×)."]
         lines.append("")
