@@ -435,3 +435,25 @@ fn demo_data_is_deterministic_in_the_contract_and_runs_end_to_end() {
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
     assert_eq!(std::fs::read_dir(temp.path().join("a/reports/outbox")).unwrap().count(), 2);
 }
+
+#[test]
+fn a_report_too_large_to_attach_is_named_by_its_place_and_the_operator_is_told() {
+    let project = DemoProject::new();
+    let path = project.path("config/townpulse.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, config.replace("from = \"townpulse <townpulse@localhost>\"", "from = \"townpulse <townpulse@localhost>\"\nmax_attachment_mb = 0.01")).unwrap();
+    let output = project.run(&["run"], &[]);
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.contains("is over delivery.max_attachment_mb (0.0): emails say where it is kept instead; set delivery.report_base_url to link it"), "{out}");
+    let emails = project.outbox();
+    assert_eq!(emails.len(), 4);
+    for email in &emails {
+        let raw = std::fs::read(email).unwrap();
+        let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        assert!(message.attachments().all(|a| a.attachment_name() != Some("index.html")), "{} carries the report", email.display());
+        let text = message.body_text(0).unwrap().to_string();
+        assert!(text.contains("reports/out/2023/index.html"), "{text}");
+        assert!(text.contains("未随邮件附上") || text.contains("too large to attach"), "{text}");
+    }
+}

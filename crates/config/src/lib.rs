@@ -199,6 +199,10 @@ struct RawDelivery {
     /// Where the full reports are published, for links in emails.
     #[serde(default)]
     report_base_url: Option<String>,
+    /// Without a base URL the report is attached when it is at most this large (default 10 MB;
+    /// many mail servers refuse messages over 20–25 MB); above it, emails say where it is kept.
+    #[serde(default)]
+    max_attachment_mb: Option<f64>,
     /// How often a transient SMTP failure is retried (default 3).
     #[serde(default)]
     retries: Option<u32>,
@@ -359,6 +363,8 @@ pub struct Delivery {
     pub from: String,
     pub transport: Transport,
     pub report_base_url: Option<String>,
+    /// The largest report attached to emails, in bytes.
+    pub max_attachment_bytes: usize,
     pub retries: u32,
     pub retry_backoff: std::time::Duration,
 }
@@ -1020,6 +1026,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, env: &Environment) -> Resu
             from: raw.delivery.from,
             transport,
             report_base_url: raw.delivery.report_base_url,
+            max_attachment_bytes: (raw.delivery.max_attachment_mb.unwrap_or(10.0).max(0.0) * 1_000_000.0) as usize,
             retries: raw.delivery.retries.unwrap_or(3),
             retry_backoff: std::time::Duration::from_millis(raw.delivery.retry_backoff_ms.unwrap_or(1000)),
         },

@@ -355,11 +355,19 @@ fn compose_for(
 }
 
 /// Where emails point to the full report: under the configured base URL, else the attachment.
-fn report_link(config: &Config, period: Period, t: &report::Labels) -> String {
+/// `attached`: the report goes with the email; otherwise, without a base URL, the email says
+/// where the report is kept (`report_path`).
+fn report_link(config: &Config, period: Period, t: &report::Labels, attached: bool, report_path: &Path) -> String {
     match &config.delivery.report_base_url {
         Some(base) => format!("{}/{period}/index.html", base.trim_end_matches('/')),
-        None => t.see_attachment.to_string(),
+        None if attached => t.see_attachment.to_string(),
+        None => format!("{}{}", t.too_large_to_attach, report_path.display()),
     }
+}
+
+/// Whether the report is attached to emails: no base URL links to it, and it is small enough.
+fn attaches(config: &Config, html: &str) -> bool {
+    config.delivery.report_base_url.is_none() && html.len() <= config.delivery.max_attachment_bytes
 }
 
 /// What `ingest` did: each source's state and every problem.
@@ -449,11 +457,13 @@ pub fn preview(config: &Config, period: Option<Period>, address: &str, now: chro
     let labels = report::labels_for(recipient.language.code());
     let attachment = if config.delivery.report_base_url.is_none() {
         let full = report::build_view(&input, report::labels_for(config.language.code()), None)?;
-        Some(renderer.report_html(&full)?)
+        Some(renderer.report_html(&full)?).filter(|html| attaches(config, html))
     } else {
         None
     };
-    let email = compose_for(config, &input, &renderer, recipient, &report_link(config, period, &labels), attachment.as_deref(), now)?;
+    let report_path = config.output.report_dir.join(period.to_string()).join("index.html");
+    let link = report_link(config, period, &labels, attachment.is_some(), &report_path);
+    let email = compose_for(config, &input, &renderer, recipient, &link, attachment.as_deref(), now)?;
     let folder = config.output.report_dir.parent().map_or_else(|| std::path::PathBuf::from("preview"), |p| p.join("preview"));
     let stem = format!("{period}__{}", report::address_stem(&recipient.address));
     let eml = report::write_output(&folder.join(format!("{stem}.eml")), &email.message.formatted())?;
@@ -718,7 +728,17 @@ fn run_inner(
     hooks.enter("deliver", stage)?;
     let clock = Clock::start();
     let mailer = mailer(config)?;
-    let attach = config.delivery.report_base_url.is_none().then_some(html.as_str());
+    let attach = attaches(config, &html).then_some(html.as_str());
+    if attach.is_none() && config.delivery.report_base_url.is_none() {
+        let message = format!(
+            "the report ({:.1} MB) is over delivery.max_attachment_mb ({:.1}): emails say where it is kept instead; set delivery.report_base_url to link it",
+            html.len() as f64 / 1e6,
+            config.delivery.max_attachment_bytes as f64 / 1e6
+        );
+        warn!(message = "Report too large to attach.", size_mb = html.len() as f64 / 1e6);
+        ledger.record_problem(run_id, "warn", &report_path.display().to_string(), &message)?;
+        problems.push(message);
+    }
     let (mut sent, mut already) = (0, 0);
     let period_text = period.to_string();
     let chosen = |address: &str| request.only.is_empty() || request.only.iter().any(|o| o.eq_ignore_ascii_case(address));
@@ -755,7 +775,7 @@ fn run_inner(
             }
             _ => {}
         }
-        let link = report_link(config, period, &report::labels_for(recipient.language.code()));
+        let link = report_link(config, period, &report::labels_for(recipient.language.code()), attach.is_some(), &report_path);
         let email = compose_for(config, &input, &renderer, recipient, &link, attach, request.now)?;
         let delivery =
             ledger.begin_delivery(run_id, &period_text, &recipient.address, &email.message_id, &email.content_sha256, &mailer.describe(), now)?;
