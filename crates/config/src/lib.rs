@@ -325,7 +325,17 @@ pub enum SourceKind {
     Reader(Box<ReaderSource>),
 }
 
-/// Where a reader source's input is.
+impl Source {
+    /// Where the source's input is: its file or its URL.
+    pub fn location(&self) -> Location {
+        match &self.kind {
+            SourceKind::Csv { path, .. } => Location::File(path.clone()),
+            SourceKind::Reader(reader) => reader.location.clone(),
+        }
+    }
+}
+
+/// Where a source's input is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
     File(PathBuf),

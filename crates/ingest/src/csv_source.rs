@@ -38,10 +38,10 @@ pub fn read_csv_source(options: &CsvOptions<'_>, catalogue: &Catalogue) -> Resul
         return Err(IngestError::Header { source_name, path: path_text, message });
     }
     let lines: Vec<&str> = text.lines().collect();
-    let raw_line = |line: u64| lines.get(line.saturating_sub(1) as usize).map(|l| l.to_string()).unwrap_or_default();
+    let raw_line = |line: u64| lines.get((line as usize).wrapping_sub(1)).copied().unwrap_or_default();
     let mut checker = Checker::new(&source_name, &path_text, catalogue);
     for p in structural.0 {
-        checker.issue(p.line, None, &p.field, p.message, raw_line(p.line));
+        checker.issue(p.line, None, &p.field, p.message, raw_line(p.line).to_string());
     }
     let unreadable_rows = checker.issues.iter().filter(|i| i.field == "row").count();
     for row in &rows {
@@ -63,7 +63,7 @@ pub fn read_csv_source(options: &CsvOptions<'_>, catalogue: &Catalogue) -> Resul
             note: row.get("note"),
             line: row.line,
             cell: None,
-            raw: &raw_line(row.line),
+            raw: raw_line(row.line),
         });
     }
     let rows_read = rows.len() + unreadable_rows;
@@ -105,6 +105,11 @@ struct Columns {
     note: Vec<Option<String>>,
 }
 
+/// Entity, indicator and period: one value each per source.
+type SeriesKey = (String, String, Period);
+/// Where a key was first given (line, or cell) and its row in the output.
+type FirstSeen = (u64, Option<String>, usize);
+
 /// Checks candidates against the catalogue — known entity and indicator, a period, a number in
 /// the indicator's range, a unit that converts, one value per key — and gathers the good ones.
 pub(crate) struct Checker<'c> {
@@ -112,8 +117,9 @@ pub(crate) struct Checker<'c> {
     path_text: String,
     catalogue: &'c Catalogue,
     out: Columns,
-    /// Each key's first place and its row in the output; a key given again in another vintage is a revision.
-    seen: HashMap<(String, String, Period), (String, usize)>,
+    /// Each key's first line or cell and its row in the output; a key given again in another
+    /// vintage is a revision.
+    seen: HashMap<SeriesKey, FirstSeen>,
     pub issues: Vec<RowIssue>,
     revisions: Vec<Revision>,
 }
@@ -201,13 +207,9 @@ impl<'c> Checker<'c> {
             problem(self, "value", format!("{v} is outside the range of {indicator_code} ({range})"));
             return;
         }
-        let place = match (&row.cell, row.line) {
-            (Some(cell), _) => format!("{}: {cell}", self.path_text),
-            (None, line) => format!("{}:{line}", self.path_text),
-        };
         let key = (entity.to_string(), indicator_code.to_string(), period);
         let row_vintage = row.vintage.map(str::to_string);
-        if let Some((first, index)) = self.seen.get(&key).cloned() {
+        if let Some((first_line, first_cell, index)) = self.seen.get(&key).cloned() {
             let out = &mut self.out;
             let earlier_vintage = out.vintage[index].clone();
             match (&earlier_vintage, &row_vintage) {
@@ -225,7 +227,10 @@ impl<'c> Checker<'c> {
                         old_vintage,
                         new_vintage,
                         new_value,
-                        place,
+                        place: match &row.cell {
+                            Some(cell) => format!("{}: {cell}", self.path_text),
+                            None => format!("{}:{}", self.path_text, row.line),
+                        },
                     });
                     if later > earlier {
                         out.value[index] = value;
@@ -235,15 +240,14 @@ impl<'c> Checker<'c> {
                     }
                 }
                 _ => {
-                    let first = first.strip_prefix(&format!("{}:", self.path_text)).map_or(first.clone(), |l| format!("line {l}"));
-                    let first = first.strip_prefix(&format!("{}: ", self.path_text)).map_or(first.clone(), str::to_string);
+                    let first = first_cell.unwrap_or_else(|| format!("line {first_line}"));
                     problem(self, "period", format!("duplicated key {entity},{indicator_code},{period}: first given on {first}"));
                 }
             }
             return;
         }
         let out = &mut self.out;
-        self.seen.insert(key, (place, out.entity.len()));
+        self.seen.insert(key, (row.line, row.cell.clone(), out.entity.len()));
         out.entity.push(entity.to_string());
         out.indicator.push(indicator_code.to_string());
         out.period.push(period.to_string());

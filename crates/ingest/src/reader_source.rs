@@ -61,6 +61,10 @@ pub fn read_reader_source(options: &ReaderOptions<'_>, catalogue: &Catalogue) ->
     let label = options.location.label();
     let source_name = options.name.to_string();
     let source_error = |error: sources::SourceError| IngestError::Source { source_name: source_name.clone(), message: error.to_string() };
+    let get = |url: &str| {
+        let settings = options.fetch;
+        fetch(&Fetch { source: options.name, url, timeout: settings.timeout, retries: settings.retries, backoff: settings.backoff })
+    };
     let (raw, reads) = match (options.location, options.spec) {
         (Location::Url(url), sources::Spec::WorldBankApi) => {
             let mut raw = Vec::new();
@@ -68,7 +72,7 @@ pub fn read_reader_source(options: &ReaderOptions<'_>, catalogue: &Catalogue) ->
             let mut page = 1;
             loop {
                 let page_url = with_page(url, page);
-                let bytes = fetch(&Fetch { source: options.name, url: &page_url, timeout: options.fetch.timeout, retries: options.fetch.retries, backoff: options.fetch.backoff })?;
+                let bytes = get(&page_url)?;
                 let (info, read) = sources::worldbank_page(&page_url, &bytes).map_err(source_error)?;
                 raw.extend_from_slice(&bytes);
                 raw.push(b'\n');
@@ -84,7 +88,7 @@ pub fn read_reader_source(options: &ReaderOptions<'_>, catalogue: &Catalogue) ->
         (location, spec) => {
             let bytes = match location {
                 Location::File(path) => std::fs::read(path).map_err(|error| IngestError::Read { source_name: source_name.clone(), path: label.clone(), error })?,
-                Location::Url(url) => fetch(&Fetch { source: options.name, url, timeout: options.fetch.timeout, retries: options.fetch.retries, backoff: options.fetch.backoff })?,
+                Location::Url(url) => get(url)?,
             };
             let read = sources::read(&label, &bytes, spec).map_err(source_error)?;
             (bytes, vec![read])
@@ -96,9 +100,6 @@ pub fn read_reader_source(options: &ReaderOptions<'_>, catalogue: &Catalogue) ->
         _ => None,
     };
     let lines: Vec<&str> = text.as_deref().map(|t| t.lines().collect()).unwrap_or_default();
-    let row_text = |line: Option<u64>, cell: &str| -> String {
-        line.and_then(|l| lines.get((l as usize).wrapping_sub(1))).map_or_else(|| cell.to_string(), |l| l.to_string())
-    };
     let mut checker = Checker::new(&source_name, &label, catalogue);
     let mut rows_read = 0;
     let mut left_out = 0;
@@ -129,7 +130,7 @@ pub fn read_reader_source(options: &ReaderOptions<'_>, catalogue: &Catalogue) ->
                 note: None,
                 line: record.place.line.unwrap_or(0),
                 cell: record.place.cell.clone(),
-                raw: &row_text(record.place.line, &record.raw),
+                raw: row_text(&lines, record.place.line, &record.raw),
             });
         }
     }
@@ -159,4 +160,9 @@ fn nbs_code(code: &str) -> &str {
         }
     }
     code
+}
+
+/// The whole line a record stands on, when the input has lines; else the record's own text.
+fn row_text<'t>(lines: &[&'t str], line: Option<u64>, cell: &'t str) -> &'t str {
+    line.and_then(|l| lines.get((l as usize).wrapping_sub(1)).copied()).unwrap_or(cell)
 }

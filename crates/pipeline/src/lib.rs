@@ -223,12 +223,9 @@ pub(crate) fn polars_stage(stage: &'static str) -> impl FnOnce(polars::prelude::
 
 /// Where a source is read from, for messages and the report.
 fn source_place(config: &Config, source: &config::Source) -> String {
-    match &source.kind {
-        SourceKind::Csv { path, .. } => display_path(config, path),
-        SourceKind::Reader(reader) => match &reader.location {
-            config::Location::File(path) => display_path(config, path),
-            config::Location::Url(url) => url.clone(),
-        },
+    match source.location() {
+        config::Location::File(path) => display_path(config, &path),
+        config::Location::Url(url) => url,
     }
 }
 
@@ -384,16 +381,14 @@ pub struct IngestOutcome {
 pub fn ingest_only(config: &Config, now: chrono::DateTime<chrono::Utc>) -> Result<IngestOutcome, PipelineError> {
     let request = RunRequest::cli(None, now);
     let now_text = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let _lock = acquire_lock(config, &request, &now_text)?;
-    let ledger = Ledger::open(&config.output.ledger)?;
-    ledger.abandon_stale_runs(&now_text)?;
+    let (_lock, ledger) = locked_ledger(config, &request, &now_text)?;
     let run_id = ledger.begin_run("-", "cli", "cli", &now_text)?;
     let span = info_span!("ingest_only", run_id);
     let _entered = span.enter();
     let warehouse = Warehouse::new(&config.output.warehouse_dir);
     let (mut problems, mut problem_rows, mut sources) = (Vec::new(), Vec::new(), Vec::new());
     let clock = Clock::start();
-    let fetched_at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let fetched_at = fetch_time(now);
     let result = ingest_sources(config, &ledger, run_id, &fetched_at, &warehouse, &mut problems, &mut problem_rows, &mut sources);
     match result {
         Ok(accepted) => {
@@ -487,17 +482,13 @@ pub fn check(config: &Config, online: bool) -> Vec<String> {
         problems.push(format!("templates: {error}"));
     }
     for source in &config.sources {
-        let location = match &source.kind {
-            SourceKind::Csv { path, .. } => Some(config::Location::File(path.clone())),
-            SourceKind::Reader(reader) => Some(reader.location.clone()),
-        };
-        match (&source.kind, location) {
-            (_, Some(config::Location::File(path))) => {
+        match (source.location(), &source.kind) {
+            (config::Location::File(path), _) => {
                 if let Err(error) = std::fs::File::open(&path) {
                     problems.push(format!("sources {:?}: cannot read {}: {error}", source.name, path.display()));
                 }
             }
-            (SourceKind::Reader(reader), Some(config::Location::Url(url))) if online => {
+            (config::Location::Url(url), SourceKind::Reader(reader)) if online => {
                 // One attempt, as a run would make it: reachable and answering 2xx.
                 let fetch = ingest::http::Fetch { source: &source.name, url: &url, timeout: reader.timeout, retries: 0, backoff: reader.retry_backoff };
                 if let Err(error) = ingest::http::fetch(&fetch) {
@@ -568,15 +559,26 @@ fn acquire_lock(config: &Config, request: &RunRequest, now: &str) -> Result<std:
     Ok(file)
 }
 
-/// Runs one period end to end and records it in the ledger.
-pub fn run_period(config: &Config, request: &RunRequest) -> Result<RunOutcome, PipelineError> {
-    let now = request.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let _lock = acquire_lock(config, request, &now)?;
+/// Takes the run lock and opens the ledger, marking runs that a dead process left `running` as abandoned.
+fn locked_ledger(config: &Config, request: &RunRequest, now: &str) -> Result<(std::fs::File, Ledger), PipelineError> {
+    let lock = acquire_lock(config, request, now)?;
     let ledger = Ledger::open(&config.output.ledger)?;
-    let abandoned = ledger.abandon_stale_runs(&now)?;
+    let abandoned = ledger.abandon_stale_runs(now)?;
     if abandoned > 0 {
         warn!(message = "Earlier runs were interrupted; marked abandoned.", count = abandoned);
     }
+    Ok((lock, ledger))
+}
+
+/// A vintage's fetch time, to the millisecond: two runs within a second are two points in history.
+fn fetch_time(now: chrono::DateTime<chrono::Utc>) -> String {
+    now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Runs one period end to end and records it in the ledger.
+pub fn run_period(config: &Config, request: &RunRequest) -> Result<RunOutcome, PipelineError> {
+    let now = request.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (_lock, ledger) = locked_ledger(config, request, &now)?;
     let requested = request.period.map_or_else(|| "latest".to_string(), |p| p.to_string());
     if request.skip_if_done
         && let Some(period) = request.period
@@ -644,8 +646,7 @@ fn run_inner(
     let (observations, report_dir): (DataFrame, std::path::PathBuf) = match request.as_of {
         None => {
             let clock = Clock::start();
-            // Fetch times to the millisecond: two runs within a second are two points in history.
-            let fetched_at = request.now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let fetched_at = fetch_time(request.now);
             let accepted = ingest_sources(config, ledger, run_id, &fetched_at, &warehouse, &mut problems, &mut problem_rows, &mut source_rows)?;
             clock.finish(ledger, run_id, "ingest", accepted)?;
             // Read the current warehouse: sources that failed this time keep their last good vintage.
@@ -653,7 +654,7 @@ fn run_inner(
             (warehouse.current(&names)?, config.output.report_dir.clone())
         }
         Some(as_of) => {
-            let as_of_text = as_of.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let as_of_text = fetch_time(as_of);
             let (frame, used) = warehouse.as_of(&names, &as_of_text)?;
             if used.is_empty() {
                 let mut first: Vec<String> = Vec::new();
