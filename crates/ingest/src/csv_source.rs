@@ -27,21 +27,42 @@ pub struct CsvOptions<'a> {
 pub fn read_csv_source(options: &CsvOptions<'_>, catalogue: &Catalogue) -> Result<SourceBatch, IngestError> {
     let path_text = options.path.display().to_string();
     let source_name = options.name.to_string();
-    let raw = crate::read_contract_file(&source_name, options.path)?;
-    let text = decode(&raw, options.gb18030)
+    let raw = std::fs::read(options.path).map_err(|error| IngestError::Read { source_name: source_name.clone(), path: path_text.clone(), error })?;
+    let parquet = crate::is_parquet(options.path);
+    if !options.gb18030
+        && let Some(fast) = crate::fast_contract::read(&raw, parquet, catalogue).map_err(IngestError::vectorised(&source_name, &path_text))?
+    {
+        let mut checker = Checker::new(&source_name, &path_text, catalogue);
+        let line_of = |line: u64| if line <= 1 { line } else { fast.suspect_lines.get(line as usize - 2).copied().unwrap_or(line) };
+        let rows_read = check_text(&mut checker, &source_name, &path_text, &fast.suspect_text, &line_of)?;
+        let good_rows = fast.good.height();
+        // A key the row reader kept that the checked rows also have (a code padded with spaces,
+        // say) is a duplicate only the row reader sees whole: read the file row by row.
+        if checker.out.entity.is_empty() || !checker.collides_with(&fast.good).map_err(IngestError::vectorised(&source_name, &path_text))? {
+            return checker.finish(source_name, path_text, raw, Some(fast.good), good_rows + rows_read, options.max_bad_row_share);
+        }
+    }
+    let text_bytes = if parquet { crate::parquet_as_csv(&source_name, options.path, &raw)? } else { raw.clone() };
+    let text = decode(&text_bytes, options.gb18030)
         .map_err(|(line, encoding)| IngestError::Decode { source_name: source_name.clone(), path: path_text.clone(), line, encoding })?;
+    let mut checker = Checker::new(&source_name, &path_text, catalogue);
+    let rows_read = check_text(&mut checker, &source_name, &path_text, &text, &|line| line)?;
+    checker.finish(source_name, path_text, raw, None, rows_read, options.max_bad_row_share)
+}
 
+/// Checks the rows of a contract CSV text row by row; `line_of` maps a line of `text` to the
+/// file's. Returns how many rows were read.
+fn check_text(checker: &mut Checker<'_>, source_name: &str, path_text: &str, text: &str, line_of: &dyn Fn(u64) -> u64) -> Result<usize, IngestError> {
     let mut structural = Problems::default();
-    let rows = contract::read_table(&path_text, &text, &["entity", "indicator", "period", "value"], &mut structural);
+    let rows = contract::read_table(path_text, text, &["entity", "indicator", "period", "value"], &mut structural);
     if rows.is_empty() && !structural.is_empty() && structural.0[0].line <= 1 {
         let message = structural.0.iter().map(|p| format!("field `{}`: {}", p.field, p.message)).collect::<Vec<_>>().join("; ");
-        return Err(IngestError::Header { source_name, path: path_text, message });
+        return Err(IngestError::Header { source_name: source_name.to_string(), path: path_text.to_string(), message });
     }
     let lines: Vec<&str> = text.lines().collect();
     let raw_line = |line: u64| lines.get((line as usize).wrapping_sub(1)).copied().unwrap_or_default();
-    let mut checker = Checker::new(&source_name, &path_text, catalogue);
     for p in structural.0 {
-        checker.issue(p.line, None, &p.field, p.message, raw_line(p.line).to_string());
+        checker.issue(line_of(p.line), None, &p.field, p.message, raw_line(p.line).to_string());
     }
     let unreadable_rows = checker.issues.iter().filter(|i| i.field == "row").count();
     for row in &rows {
@@ -61,13 +82,12 @@ pub fn read_csv_source(options: &CsvOptions<'_>, catalogue: &Catalogue) -> Resul
             source: row.get("source"),
             vintage: row.get("vintage"),
             note: row.get("note"),
-            line: row.line,
+            line: line_of(row.line),
             cell: None,
             raw: raw_line(row.line),
         });
     }
-    let rows_read = rows.len() + unreadable_rows;
-    checker.finish(source_name, path_text, raw, rows_read, options.max_bad_row_share)
+    Ok(rows.len() + unreadable_rows)
 }
 
 /// One observation offered by a reader, before it is checked against the catalogue.
@@ -261,12 +281,45 @@ impl<'c> Checker<'c> {
         out.note.push(row.note.map(str::to_string));
     }
 
-    /// The batch: the good rows as the canonical frame, stamped with the input's vintage.
-    pub fn finish(self, source_name: String, path: String, raw: Vec<u8>, rows_read: usize, max_bad_row_share: f64) -> Result<SourceBatch, IngestError> {
+    /// Whether a key this checker kept is also a key of `checked` (rows in the canonical columns).
+    fn collides_with(&self, checked: &DataFrame) -> PolarsResult<bool> {
+        let keys = [columns::ENTITY, columns::INDICATOR, columns::PERIOD];
+        let mine = df![
+            columns::ENTITY => &self.out.entity,
+            columns::INDICATOR => &self.out.indicator,
+            columns::PERIOD => &self.out.period,
+        ]?;
+        let on: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
+        let both = mine.lazy().join(checked.clone().lazy().select(on.clone()), on.clone(), on, JoinArgs::new(JoinType::Inner)).collect()?;
+        Ok(both.height() > 0)
+    }
+
+    /// The batch: the good rows as the canonical frame (after `checked`, rows the vectorised
+    /// path accepted), stamped with the input's vintage where a row has none of its own.
+    pub fn finish(
+        self,
+        source_name: String,
+        path: String,
+        raw: Vec<u8>,
+        checked: Option<DataFrame>,
+        rows_read: usize,
+        max_bad_row_share: f64,
+    ) -> Result<SourceBatch, IngestError> {
         let sha256 = format!("{:x}", Sha256::digest(&raw));
         let vintage = sha256[..12].to_string();
-        let frame = build_frame(self.out, &vintage).map_err(IngestError::polars(format!("source {source_name:?}: building the frame")))?;
-        Ok(SourceBatch { source: source_name, path, raw, sha256, rows_read, frame, issues: self.issues, revisions: self.revisions, max_bad_row_share })
+        let context = || format!("source {source_name:?}: building the frame");
+        let mut frame = build_frame(self.out, &vintage).map_err(IngestError::polars(context()))?;
+        let vectorised_rows = checked.as_ref().map_or(0, DataFrame::height);
+        if let Some(checked) = checked {
+            let mut checked = checked
+                .lazy()
+                .with_column(col(columns::VINTAGE).fill_null(lit(vintage.clone())))
+                .collect()
+                .map_err(IngestError::polars(context()))?;
+            checked.vstack_mut(&frame).map_err(IngestError::polars(context()))?;
+            frame = checked;
+        }
+        Ok(SourceBatch { source: source_name, path, raw, sha256, rows_read, vectorised_rows, frame, issues: self.issues, revisions: self.revisions, max_bad_row_share })
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod catalogue_files;
 mod csv_source;
+mod fast_contract;
 pub mod http;
 mod reader_source;
 mod warehouse;
@@ -85,6 +86,8 @@ pub struct SourceBatch {
     /// Hex SHA-256 of `raw`.
     pub sha256: String,
     pub rows_read: usize,
+    /// Rows that passed the vectorised checks of a contract file; the rest were checked row by row.
+    pub vectorised_rows: usize,
     pub frame: DataFrame,
     pub issues: Vec<RowIssue>,
     /// Keys given in several vintages within the source; the latest vintage is kept.
@@ -148,18 +151,25 @@ impl IngestError {
 }
 
 /// The text of a contract file: CSV as it is, or Parquet (by its `.parquet` extension) written
-/// out as CSV, so both go through the same checks (a Parquet row N is reported as line N + 1).
+/// out as CSV.
 pub fn read_contract_file(source_name: &str, path: &std::path::Path) -> Result<Vec<u8>, IngestError> {
-    let path_text = path.display().to_string();
-    let read_error = |error| IngestError::Read { source_name: source_name.to_string(), path: path_text.clone(), error };
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")) {
-        let file = std::fs::File::open(path).map_err(read_error)?;
-        let mut frame = ParquetReader::new(file).finish().map_err(IngestError::polars(format!("{path_text}: reading Parquet")))?;
-        let mut bytes = Vec::new();
-        CsvWriter::new(&mut bytes).include_header(true).finish(&mut frame).map_err(IngestError::polars(format!("{path_text}: reading Parquet")))?;
-        return Ok(bytes);
-    }
-    std::fs::read(path).map_err(read_error)
+    let raw = std::fs::read(path).map_err(|error| IngestError::Read { source_name: source_name.to_string(), path: path.display().to_string(), error })?;
+    if is_parquet(path) { parquet_as_csv(source_name, path, &raw) } else { Ok(raw) }
+}
+
+/// Whether `path` names a Parquet file (by its extension).
+pub(crate) fn is_parquet(path: &std::path::Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+}
+
+/// A Parquet contract file written out as CSV, so that the row reader checks it like a CSV (a
+/// Parquet row N is reported as line N + 1).
+pub(crate) fn parquet_as_csv(source_name: &str, path: &std::path::Path, raw: &[u8]) -> Result<Vec<u8>, IngestError> {
+    let context = || format!("source {source_name:?}: {}: reading Parquet", path.display());
+    let mut frame = ParquetReader::new(std::io::Cursor::new(raw)).finish().map_err(IngestError::polars(context()))?;
+    let mut bytes = Vec::new();
+    CsvWriter::new(&mut bytes).include_header(true).finish(&mut frame).map_err(IngestError::polars(context()))?;
+    Ok(bytes)
 }
 
 /// The schema of the canonical long frame.

@@ -137,7 +137,7 @@ pub fn read_reader_source(options: &ReaderOptions<'_>, catalogue: &Catalogue) ->
     if left_out > 0 {
         info!(message = "Observations of indicators not in the catalogue left out, as configured.", count = left_out);
     }
-    checker.finish(source_name, label, raw, rows_read - left_out.min(rows_read), options.max_bad_row_share)
+    checker.finish(source_name, label, raw, None, rows_read - left_out.min(rows_read), options.max_bad_row_share)
 }
 
 /// The URL of page `page` of a paged API: `page=N` set or added.
