@@ -171,8 +171,6 @@ enum Command {
     },
 }
 
-/// Logs to standard error, filtered by `TOWNPULSE_LOG` (default: `default_level`, with the
-/// scheduler crate's own chatter at warn).
 #[derive(Subcommand)]
 enum TargetsCommand {
     /// Turn reviewed `extract` rows (CSV) into rows of the targets file, keeping each target's document and line.
@@ -188,15 +186,20 @@ enum TargetsCommand {
     },
 }
 
+/// Logs to standard error, filtered by `TOWNPULSE_LOG` (default: `default_level`, with the
+/// scheduler crate's own chatter at warn). At debug level the engine's steps are logged as
+/// they close, with their duration.
 fn init_tracing(format: &str, default_level: &str) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::fmt::format::FmtSpan;
     let mut directives = std::env::var("TOWNPULSE_LOG").ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default_level.to_string());
     if !directives.contains("tokio_cron_scheduler") {
         directives.push_str(",tokio_cron_scheduler=warn");
     }
     let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let span_events = if directives.contains("debug") || directives.contains("trace") { FmtSpan::CLOSE } else { FmtSpan::NONE };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_span_events(span_events);
     if format == "json" {
         builder.json().init();
     } else {

@@ -63,13 +63,3 @@ pub(crate) fn membership_frame(catalogue: &Catalogue) -> PolarsResult<DataFrame>
         "n_members" => pairs.iter().map(|p| p.2).collect::<Vec<_>>(),
     ]
 }
-
-/// One row per entity: `entity, parent, level`.
-pub(crate) fn entity_frame(catalogue: &Catalogue) -> PolarsResult<DataFrame> {
-    let entities: Vec<_> = catalogue.entities.values().collect();
-    df![
-        "_e_entity" => entities.iter().map(|e| e.code.as_str()).collect::<Vec<_>>(),
-        "_e_parent" => entities.iter().map(|e| e.parent.clone()).collect::<Vec<_>>(),
-        "_e_level" => entities.iter().map(|e| format!("{:?}", e.level).to_lowercase()).collect::<Vec<_>>(),
-    ]
-}

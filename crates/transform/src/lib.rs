@@ -207,19 +207,37 @@ pub struct Metrics {
 }
 
 /// Computes series growth and target gaps for `period` from the canonical observations.
+///
+/// Each step runs in a debug span (`engine step`), so `TOWNPULSE_LOG=transform=debug` shows
+/// how long each took (the engine itself never reads the clock).
 pub fn compute(observations: &DataFrame, catalogue: &Catalogue, period: Period, settings: &Settings) -> Result<Metrics, TransformError> {
-    let observations = &derive_ratios(observations, catalogue).map_err(polars_error("derived ratios"))?;
-    let series = series::series(observations.clone().lazy(), catalogue, period, settings.base_period)
-        .and_then(LazyFrame::collect)
-        .map_err(polars_error("series"))?;
-    let latest = series::latest(series.clone().lazy()).and_then(LazyFrame::collect).map_err(polars_error("latest values"))?;
-    let targets = targets::assess(series.clone().lazy(), catalogue, settings)
-        .and_then(LazyFrame::collect)
-        .map_err(polars_error("targets"))?;
-    let findings = quality::quality(&series, period, settings).map_err(polars_error("data quality"))?;
-    let standards = standards::assess(latest.clone().lazy(), catalogue)
-        .and_then(LazyFrame::collect)
-        .map_err(polars_error("standards"))?;
+    let step = |name: &'static str| tracing::debug_span!("engine step", step = name).entered();
+    let observations = {
+        let _step = step("derived ratios");
+        &derive_ratios(observations, catalogue).map_err(polars_error("derived ratios"))?
+    };
+    let series = {
+        let _step = step("series");
+        series::series(observations.clone().lazy(), catalogue, period, settings.base_period)
+            .and_then(LazyFrame::collect)
+            .map_err(polars_error("series"))?
+    };
+    let latest = {
+        let _step = step("latest values");
+        series::latest(series.clone().lazy()).and_then(LazyFrame::collect).map_err(polars_error("latest values"))?
+    };
+    let targets = {
+        let _step = step("targets");
+        targets::assess(series.clone().lazy(), catalogue, settings).and_then(LazyFrame::collect).map_err(polars_error("targets"))?
+    };
+    let findings = {
+        let _step = step("data quality");
+        quality::quality(&series, period, settings).map_err(polars_error("data quality"))?
+    };
+    let standards = {
+        let _step = step("standards");
+        standards::assess(latest.clone().lazy(), catalogue).and_then(LazyFrame::collect).map_err(polars_error("standards"))?
+    };
     Ok(Metrics { period, series, latest, targets, findings, standards })
 }
 

@@ -4,11 +4,8 @@ use contract::columns::*;
 use contract::{Catalogue, Period};
 use polars::prelude::*;
 
-use crate::frames::{entity_frame, indicator_frame, membership_frame};
+use crate::frames::{indicator_frame, membership_frame};
 use crate::out::*;
-
-/// Keys of one series observation, without the period.
-const SERIES_KEY: [&str; 3] = [ENTITY, INDICATOR, FREQ];
 
 fn named(names: &[&str]) -> Vec<Expr> {
     names.iter().map(|n| col(*n)).collect()
@@ -38,24 +35,77 @@ fn percent_change_note(value: Expr, base: Expr, points: Expr) -> Expr {
         .otherwise(lit(NULL).cast(DataType::String))
 }
 
-/// The series keys moved to the period that follows each row, carrying `carried` along: joined
-/// back on the keys, each row meets its previous period's values.
-fn keyed_by_next_period(frame: LazyFrame, carried: Vec<Expr>) -> LazyFrame {
-    let mut columns = vec![
-        col(ENTITY),
-        col(INDICATOR),
-        col(FREQ),
-        when(wraps_again()).then(col(YEAR) + lit(1)).otherwise(col(YEAR)).alias(YEAR),
-        when(col(FREQ).eq(lit("Y"))).then(lit(0)).when(wraps_again()).then(lit(1)).otherwise(col(SUB) + lit(1)).alias(SUB),
-    ];
+/// Rows keyed (`_k`) by the period `months` after their own, carrying `carried` along: joined
+/// back on `_k`, each row meets the values of the period that many months before it.
+fn keyed_later(frame: LazyFrame, months: Expr, carried: Vec<Expr>) -> LazyFrame {
+    let mut columns = vec![(col(KEY) + months).alias(KEY)];
     columns.extend(carried);
     frame.select(columns)
 }
 
-/// True where the period is the last of its year, so the next one starts a new year.
-fn wraps_again() -> Expr {
-    let per_year = when(col(FREQ).eq(lit("M"))).then(lit(12)).otherwise(lit(4));
-    col(FREQ).eq(lit("Y")).or(col(SUB).eq(per_year))
+/// Months from one period of a row's frequency to the next.
+fn step() -> Expr {
+    when(col(FREQ).eq(lit("M"))).then(lit(1u64)).when(col(FREQ).eq(lit("Q"))).then(lit(3u64)).otherwise(lit(12u64))
+}
+
+fn join_on_key(frame: LazyFrame, other: LazyFrame) -> LazyFrame {
+    join_on(frame, other, KEY)
+}
+
+/// A left join on one integer key that keeps the left frame's row order.
+fn join_on(frame: LazyFrame, other: LazyFrame, key: &str) -> LazyFrame {
+    let mut args = JoinArgs::new(JoinType::Left);
+    args.maintain_order = MaintainOrderJoin::Left;
+    frame.join(other, [col(key)], [col(key)], args)
+}
+
+/// Integer keys, so that joins and windows compare one number instead of several strings.
+/// `_sid`: the series (entity, indicator, frequency); `_k`: the series and the period's end
+/// month; `_pk`: the parent's `_k`; `_peer`: parent, level, indicator and period.
+const KEY: &str = "_k";
+const SERIES_ID: &str = "_sid";
+const PARENT_KEY: &str = "_pk";
+const PEERS: &str = "_peer";
+const ENTITY_PERIOD: &str = "_ek";
+/// Entity and indicator, kept in the series frame for [`latest`].
+const ENTITY_INDICATOR: &str = "_ei";
+/// Bits of each part: entities, levels, indicators, frequencies and end months.
+const ENTITY_BITS: u32 = 20;
+const INDICATOR_BITS: u32 = 12;
+const MONTH_BITS: u32 = 16;
+
+fn shifted(expr: Expr, bits: u32) -> Expr {
+    expr * lit(1u64 << bits)
+}
+
+/// `_eid`, `_peid` (the parent's id, or a sentinel no entity has), `_lvl` and the parent and level as text.
+fn entity_ids(catalogue: &Catalogue) -> PolarsResult<DataFrame> {
+    let index: std::collections::HashMap<&str, u64> = catalogue.entities.keys().enumerate().map(|(i, code)| (code.as_str(), i as u64)).collect();
+    let entities: Vec<_> = catalogue.entities.values().collect();
+    let root = (1u64 << ENTITY_BITS) - 1;
+    df![
+        "_e_entity" => entities.iter().map(|e| e.code.as_str()).collect::<Vec<_>>(),
+        "_eid" => entities.iter().map(|e| index[e.code.as_str()]).collect::<Vec<_>>(),
+        "_peid" => entities.iter().map(|e| e.parent.as_deref().and_then(|p| index.get(p).copied()).unwrap_or(root)).collect::<Vec<_>>(),
+        "_lvl" => entities.iter().map(|e| e.level as u64).collect::<Vec<_>>(),
+        "_e_parent" => entities.iter().map(|e| e.parent.clone()).collect::<Vec<_>>(),
+        "_e_level" => entities.iter().map(|e| format!("{:?}", e.level).to_lowercase()).collect::<Vec<_>>(),
+    ]
+}
+
+/// Adds the integer keys to observations joined with [`entity_ids`] and the indicators' `_iid`.
+fn with_keys(frame: LazyFrame) -> LazyFrame {
+    let freq = when(col(FREQ).eq(lit("M"))).then(lit(0u64)).when(col(FREQ).eq(lit("Q"))).then(lit(1u64)).otherwise(lit(2u64));
+    let month = col(END_MONTH).cast(DataType::UInt64);
+    let series = |entity: Expr| shifted(shifted(entity, INDICATOR_BITS) + col("_iid"), 2) + freq.clone();
+    frame.with_columns([
+        series(col("_eid")).alias(SERIES_ID),
+        (shifted(series(col("_eid")), MONTH_BITS) + month.clone()).alias(KEY),
+        (shifted(series(col("_peid")), MONTH_BITS) + month.clone()).alias(PARENT_KEY),
+        (shifted(series(shifted(col("_peid"), 3) + col("_lvl")), MONTH_BITS) + month.clone()).alias(PEERS),
+        (shifted(shifted(col("_eid"), 2) + freq.clone(), MONTH_BITS) + month).alias(ENTITY_PERIOD),
+        (shifted(col("_eid"), INDICATOR_BITS) + col("_iid")).alias(ENTITY_INDICATOR),
+    ])
 }
 
 /// Appends, for each group without a figure of its own, the sum of its members where every member has one.
@@ -101,79 +151,92 @@ fn with_group_totals(observations: LazyFrame, catalogue: &Catalogue) -> PolarsRe
 }
 
 /// The series frame: each observation up to `period` with its growth measures.
+///
+/// The observations are sorted once by series and period into a wide frame that is never
+/// reordered again. The measures are computed on a narrow frame of keys, values and flags, whose
+/// joins keep its row order (each key is unique), and are then set beside the wide frame's
+/// columns: the strings of the wide frame are never gathered by a join.
 pub(crate) fn series(observations: LazyFrame, catalogue: &Catalogue, period: Period, base_period: Option<Period>) -> PolarsResult<LazyFrame> {
-    let indicators = indicator_frame(catalogue)?.lazy();
+    let indicators = indicator_frame(catalogue)?.lazy().with_row_index("_iid", None).with_column(col("_iid").cast(DataType::UInt64));
     let in_scope = observations.filter(col(END_MONTH).lt_eq(lit(period.end_month_index())));
     let with_groups = with_group_totals(in_scope, catalogue)?;
-    let points = col(BASIS).eq(lit("points"));
-    let is_flow = col("kind").eq(lit("flow"));
+    let frame = with_groups
+        .join(entity_ids(catalogue)?.lazy(), [col(ENTITY)], [col("_e_entity")], JoinArgs::new(JoinType::Left))
+        .join(indicators, [col(INDICATOR)], [col("indicator")], JoinArgs::new(JoinType::Left));
+    // One row per key: where two sources give the same figure, the first source's is used.
+    let wide = with_keys(frame).unique_stable(Some(cols([KEY])), UniqueKeepStrategy::First).sort([KEY], SortMultipleOptions::default()).collect()?;
+    let id_of = |name: &str| catalogue.indicators.keys().position(|code| code == name).map(|i| i as u64);
+    let hukou = id_of("urban_rate_hukou").zip(id_of("urban_rate_resident"));
+    let narrow = wide
+        .clone()
+        .lazy()
+        .select([
+            col(KEY),
+            col(SERIES_ID),
+            col(PARENT_KEY),
+            col(PEERS),
+            col(ENTITY_PERIOD),
+            col("_iid"),
+            col(VALUE),
+            col(FREQ),
+            col(YEAR),
+            col(SUB),
+            col(END_MONTH),
+            col(PERIOD),
+            col(BASIS).eq(lit("points")).alias("_points"),
+            col("kind").eq(lit("flow")).alias("_flow"),
+            col("accumulation").eq(lit("ytd")).alias("_ytd"),
+            col("accumulation").eq(lit("period")).alias("_period_flow"),
+            when(col("direction").eq(lit("down"))).then(lit(-1.0)).otherwise(lit(1.0)).alias("_sign"),
+        ])
+        .collect()?;
+    let inputs: Vec<String> = narrow.get_column_names().iter().map(|n| n.to_string()).collect();
+    let measured = measures(narrow.lazy(), base_period, hukou)?.collect()?;
+    let added: Vec<Column> = measured.columns().iter().filter(|c| !inputs.iter().any(|i| i == c.name().as_str())).cloned().collect();
+    let series = wide.hstack(&added)?.drop_many([KEY, SERIES_ID, PARENT_KEY, PEERS, ENTITY_PERIOD, "_eid", "_peid", "_lvl", "_iid"]);
+    with_group_peers(series.lazy(), catalogue)
+}
 
+/// Every growth measure of the narrow frame, in its row order.
+fn measures(frame: LazyFrame, base_period: Option<Period>, hukou: Option<(u64, u64)>) -> PolarsResult<LazyFrame> {
+    let points = col("_points");
     // Year-to-date totals: the published total for `ytd` flows; the sum of every month so far
     // for `period` flows, empty when any month is missing (never read as zero).
-    let window = named(&[ENTITY, INDICATOR, FREQ, YEAR]);
+    let window = [col(SERIES_ID), col(YEAR)];
     let present_so_far = col(VALUE).is_not_null().cast(DataType::Int32).cum_sum(false).over(window.clone())?;
-    let frame = with_groups
-        .join(indicators, [col(INDICATOR)], [col("indicator")], JoinArgs::new(JoinType::Left))
-        .sort([ENTITY, INDICATOR, FREQ, YEAR, SUB], SortMultipleOptions::default())
-        .with_column(
-        when(is_flow.clone().and(col(FREQ).eq(lit("Y"))))
+    let frame = frame.with_column(
+        when(col("_flow").and(col(FREQ).eq(lit("Y"))))
             .then(col(VALUE))
-            .when(is_flow.clone().and(col("accumulation").eq(lit("ytd"))))
+            .when(col("_flow").and(col("_ytd")))
             .then(col(VALUE))
-            .when(is_flow.and(col("accumulation").eq(lit("period"))).and(present_so_far.eq(col(SUB))))
+            .when(col("_flow").and(col("_period_flow")).and(present_so_far.eq(col(SUB))))
             .then(col(VALUE).cum_sum(false).over(window)?)
             .otherwise(null_f64())
             .alias(YTD_VALUE),
     );
-
-    // The same period a year earlier.
-    let last_year = frame.clone().select([
-        col(ENTITY),
-        col(INDICATOR),
-        col(FREQ),
-        (col(YEAR) + lit(1)).alias(YEAR),
-        col(SUB),
-        col(VALUE).alias(VALUE_LAST_YEAR),
-        col(YTD_VALUE).alias("ytd_value_last_year"),
-    ]);
-    // The same period two years earlier, for the two-year average growth.
-    let two_years_ago = frame.clone().select([
-        col(ENTITY),
-        col(INDICATOR),
-        col(FREQ),
-        (col(YEAR) + lit(2)).alias(YEAR),
-        col(SUB),
-        col(VALUE).alias("value_two_years_ago"),
-    ]);
-    // The previous period.
-    let previous = keyed_by_next_period(frame.clone(), vec![col(VALUE).alias("value_previous")]);
+    // The same period a year and two years earlier, and the previous period.
+    let last_year = keyed_later(frame.clone(), lit(12u64), vec![col(VALUE).alias(VALUE_LAST_YEAR), col(YTD_VALUE).alias("ytd_value_last_year")]);
+    let two_years_ago = keyed_later(frame.clone(), lit(24u64), vec![col(VALUE).alias("value_two_years_ago")]);
+    let previous = keyed_later(frame.clone(), step(), vec![col(VALUE).alias("value_previous")]);
     // The base: the configured base period's observation, else the series' first with a value.
-    let by_series = named(&SERIES_KEY);
     let candidates = frame.clone().filter(col(VALUE).is_not_null());
     let candidates = match base_period {
         Some(base) => candidates.filter(col(PERIOD).eq(lit(base.to_string()))),
         None => candidates,
     };
-    let base = candidates
-        .group_by(by_series.clone())
-        .agg([
-            col(PERIOD).sort_by([col(END_MONTH)], SortMultipleOptions::default()).first().alias(BASE_PERIOD),
-            col(VALUE).sort_by([col(END_MONTH)], SortMultipleOptions::default()).first().alias(BASE_VALUE),
-            col(END_MONTH).min().alias("base_end_month"),
-        ]);
-
-    let period_key = named(&[ENTITY, INDICATOR, FREQ, YEAR, SUB]);
-    let joined = frame
-        .join(last_year, period_key.clone(), period_key.clone(), JoinArgs::new(JoinType::Left))
-        .join(two_years_ago, period_key.clone(), period_key.clone(), JoinArgs::new(JoinType::Left))
-        .join(previous, period_key.clone(), period_key, JoinArgs::new(JoinType::Left))
-        .join(base, by_series.clone(), by_series, JoinArgs::new(JoinType::Left));
+    let base = candidates.filter(col(END_MONTH).eq(col(END_MONTH).min().over([col(SERIES_ID)])?)).select([
+        col(SERIES_ID),
+        col(PERIOD).alias(BASE_PERIOD),
+        col(VALUE).alias(BASE_VALUE),
+        col(END_MONTH).alias("base_end_month"),
+    ]);
+    let joined = join_on(join_on_key(join_on_key(join_on_key(frame, last_year), two_years_ago), previous), base, SERIES_ID);
 
     let joined = joined.collect()?.lazy();
     let years_since_base = (col(END_MONTH) - col("base_end_month")).cast(DataType::Float64) / lit(12.0);
     // The value of the period itself: a year-to-date total differenced within its year (the
     // first period is its own total; a missing earlier month leaves it empty, never invented).
-    let is_ytd = col("accumulation").eq(lit("ytd")).and(col(FREQ).neq(lit("Y")));
+    let is_ytd = col("_ytd").and(col(FREQ).neq(lit("Y")));
     let joined = joined.with_column(
         when(is_ytd.clone().not())
             .then(col(VALUE))
@@ -182,9 +245,8 @@ pub(crate) fn series(observations: LazyFrame, catalogue: &Catalogue, period: Per
             .otherwise(col(VALUE) - col("value_previous"))
             .alias(PERIOD_VALUE),
     );
-    let previous_period_value = keyed_by_next_period(joined.clone(), vec![col(PERIOD_VALUE).alias("period_value_previous")]);
-    let period_key = named(&[ENTITY, INDICATOR, FREQ, YEAR, SUB]);
-    let joined = joined.join(previous_period_value, period_key.clone(), period_key, JoinArgs::new(JoinType::Left));
+    let previous_period_value = keyed_later(joined.clone(), step(), vec![col(PERIOD_VALUE).alias("period_value_previous")]);
+    let joined = join_on_key(joined, previous_period_value);
     let result = joined.with_columns([
         when(points.clone()).then(null_f64()).otherwise(percent_change(col(VALUE), col(VALUE_LAST_YEAR))).alias(YOY_PCT),
         (col(VALUE) - col(VALUE_LAST_YEAR)).alias(YOY_CHANGE),
@@ -228,27 +290,16 @@ pub(crate) fn series(observations: LazyFrame, catalogue: &Catalogue, period: Per
             .alias(TWO_YEAR_AVG_PCT),
     ]);
     // Materialise at the stage boundary: one deep lazy plan overflows thread stacks in the optimiser.
-    with_parent_measures(result.collect()?.lazy(), catalogue, points)
+    with_parent_measures(result.collect()?.lazy(), points, hukou)
 }
 
 /// Share of the parent, contribution (贡献率) and pull (拉动) to the parent's growth, and dense
-/// ranks among peers (same parent and level) by value and by growth, honouring the direction.
-fn with_parent_measures(frame: LazyFrame, catalogue: &Catalogue, points: Expr) -> PolarsResult<LazyFrame> {
-    let parent_values = frame.clone().select([
-        col(ENTITY).alias("_p_entity"),
-        col(INDICATOR).alias("_p_indicator"),
-        col(PERIOD).alias("_p_period"),
-        col(VALUE).alias("parent_value"),
-        col(VALUE_LAST_YEAR).alias("parent_value_last_year"),
-    ]);
-    let frame = frame
-        .join(entity_frame(catalogue)?.lazy(), [col(ENTITY)], [col("_e_entity")], JoinArgs::new(JoinType::Left))
-        .join(
-            parent_values,
-            [col("_e_parent"), col(INDICATOR), col(PERIOD)],
-            [col("_p_entity"), col("_p_indicator"), col("_p_period")],
-            JoinArgs::new(JoinType::Left),
-        );
+/// ranks among peers (same parent and level) by value and by growth, honouring the direction;
+/// `hukou` holds the ids of the registered and the resident urbanization rates, where both are indicators.
+fn with_parent_measures(frame: LazyFrame, points: Expr, hukou: Option<(u64, u64)>) -> PolarsResult<LazyFrame> {
+    let parent_values =
+        frame.clone().select([col(KEY).alias(PARENT_KEY), col(VALUE).alias("parent_value"), col(VALUE_LAST_YEAR).alias("parent_value_last_year")]);
+    let frame = join_on(frame, parent_values, PARENT_KEY);
     let parent_change = col("parent_value") - col("parent_value_last_year");
     let percent_basis = points.not();
     let frame = frame.with_columns([
@@ -266,45 +317,48 @@ fn with_parent_measures(frame: LazyFrame, catalogue: &Catalogue, points: Expr) -
             .alias(PULL_PP),
     ]);
     // Higher is better unless the indicator's direction is down: rank a signed key, descending.
-    let sign = when(col("direction").eq(lit("down"))).then(lit(-1.0)).otherwise(lit(1.0));
     let dense = RankOptions { method: RankMethod::Dense, descending: true };
-    let peers = [col("_e_parent"), col("_e_level"), col(INDICATOR), col(PERIOD)];
+    let peers = [col(PEERS)];
     // 两率差: the resident minus the registered (户籍) urbanization rate, in points.
-    let hukou_rate = frame.clone().filter(col(INDICATOR).eq(lit("urban_rate_hukou"))).select([
-        col(ENTITY).alias("_h_entity"),
-        col(PERIOD).alias("_h_period"),
-        col(VALUE).alias("_hukou_rate"),
-    ]);
-    let frame = frame
-        .join(hukou_rate, [col(ENTITY), col(PERIOD)], [col("_h_entity"), col("_h_period")], JoinArgs::new(JoinType::Left))
-        .with_columns([
-            (col(VALUE) - col("parent_value")).alias(GAP_TO_PARENT),
-            (col(VALUE) - col(VALUE).mean().over(peers.clone())?).alias(GAP_TO_PEER_AVERAGE),
-            when(col(INDICATOR).eq(lit("urban_rate_resident")))
-                .then(col(VALUE) - col("_hukou_rate"))
-                .otherwise(null_f64())
-                .alias(RESIDENT_MINUS_HUKOU_PP),
-        ]);
+    let frame = match hukou {
+        Some((registered, resident)) => {
+            let rates = frame.clone().filter(col("_iid").eq(lit(registered))).select([col(ENTITY_PERIOD), col(VALUE).alias("_hukou_rate")]);
+            join_on(frame, rates, ENTITY_PERIOD).with_column(
+                when(col("_iid").eq(lit(resident))).then(col(VALUE) - col("_hukou_rate")).otherwise(null_f64()).alias(RESIDENT_MINUS_HUKOU_PP),
+            )
+        }
+        None => frame.with_columns([null_f64().alias("_hukou_rate"), null_f64().alias(RESIDENT_MINUS_HUKOU_PP)]),
+    };
     let frame = frame.with_columns([
-        (col(VALUE) * sign.clone()).rank(dense, None).over(peers.clone())?.cast(DataType::UInt32).alias(RANK_VALUE),
-        (col(GROWTH) * sign).rank(dense, None).over(peers.clone())?.cast(DataType::UInt32).alias(RANK_GROWTH),
+        (col(VALUE) - col("parent_value")).alias(GAP_TO_PARENT),
+        (col(VALUE) - col(VALUE).mean().over(peers.clone())?).alias(GAP_TO_PEER_AVERAGE),
+        (col(VALUE) * col("_sign")).rank(dense, None).over(peers.clone())?.cast(DataType::UInt32).alias(RANK_VALUE),
+        (col(GROWTH) * col("_sign")).rank(dense, None).over(peers.clone())?.cast(DataType::UInt32).alias(RANK_GROWTH),
         col(VALUE).count().over(peers)?.cast(DataType::UInt32).alias(PEER_COUNT),
     ]);
-    let frame = with_group_peers(frame, catalogue)?;
     // Movers: the change in rank and in growth since the previous period, keyed by the period that follows it.
     let frame = frame.collect()?.lazy();
-    let previous = keyed_by_next_period(frame.clone(), vec![col(RANK_VALUE).alias("_rank_previous"), col(GROWTH).alias("_growth_previous")]);
-    let key = named(&[ENTITY, INDICATOR, FREQ, YEAR, SUB]);
-    Ok(frame.join(previous, key.clone(), key, JoinArgs::new(JoinType::Left)).with_columns([
-        (col("_rank_previous").cast(DataType::Int64) - col(RANK_VALUE).cast(DataType::Int64)).alias(RANK_CHANGE),
-        (col(GROWTH) - col("_growth_previous")).alias(GROWTH_CHANGE),
-    ]))
+    let previous = keyed_later(frame.clone(), step(), vec![col(RANK_VALUE).alias("_rank_previous"), col(GROWTH).alias("_growth_previous")]);
+    Ok(join_on_key(frame, previous)
+        .with_columns([
+            (col("_rank_previous").cast(DataType::Int64) - col(RANK_VALUE).cast(DataType::Int64)).alias(RANK_CHANGE),
+            (col(GROWTH) - col("_growth_previous")).alias(GROWTH_CHANGE),
+        ])
+        .drop(cols(["_rank_previous", "_growth_previous"])))
 }
 
 /// Rank and gap to the average within a configured group, for its members (an entity in several
 /// groups is placed in the first by code).
 fn with_group_peers(frame: LazyFrame, catalogue: &Catalogue) -> PolarsResult<LazyFrame> {
     let members = membership_frame(catalogue)?;
+    if members.height() == 0 {
+        return Ok(frame.with_columns([
+            lit(NULL).cast(DataType::String).alias(PEER_GROUP),
+            lit(NULL).cast(DataType::UInt32).alias(RANK_VALUE_IN_GROUP),
+            null_f64().alias(GAP_TO_GROUP_AVERAGE),
+            lit(NULL).cast(DataType::UInt32).alias(GROUP_COUNT),
+        ]));
+    }
     let first_group = members
         .lazy()
         .group_by([col("member")])
@@ -333,12 +387,7 @@ fn with_group_peers(frame: LazyFrame, catalogue: &Catalogue) -> PolarsResult<Laz
 /// over a monthly one ending in the same month).
 pub(crate) fn latest(series: LazyFrame) -> PolarsResult<LazyFrame> {
     let freq_rank = when(col(FREQ).eq(lit("Y"))).then(lit(2)).when(col(FREQ).eq(lit("Q"))).then(lit(1)).otherwise(lit(0));
-    let rank = col(END_MONTH) * lit(4) + freq_rank;
-    let latest_rank = col("_rank").max().over([col(ENTITY), col(INDICATOR)])?;
-    Ok(series
-        .filter(col(VALUE).is_not_null())
-        .with_column(rank.alias("_rank"))
-        .filter(col("_rank").eq(latest_rank))
-        .drop(cols(["_rank"]))
-        .sort([ENTITY, INDICATOR], SortMultipleOptions::default()))
+    let rank = when(col(VALUE).is_not_null()).then(col(END_MONTH) * lit(4) + freq_rank).otherwise(lit(NULL).cast(DataType::Int32));
+    // One filter of the wide frame, by a mask computed on narrow columns.
+    Ok(series.filter(rank.clone().eq(rank.max().over([col(ENTITY_INDICATOR)])?)).sort([ENTITY, INDICATOR], SortMultipleOptions::default()))
 }
