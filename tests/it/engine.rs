@@ -330,3 +330,64 @@ fn configured_groups_rank_their_members_and_an_undefined_growth_says_why() {
     assert_eq!(note.get(row).unwrap().str_value(), "base is zero or negative: growth undefined");
     assert_eq!(value(series, "A", "2025", "yoy_pct"), None);
 }
+
+/// Every row of `frame` as text, sorted: frames equal up to row order.
+fn rows_as_text(frame: &DataFrame) -> Vec<String> {
+    let mut rows: Vec<String> = (0..frame.height())
+        .map(|i| frame.columns().iter().map(|c| format!("{}={}", c.name(), c.get(i).unwrap())).collect::<Vec<_>>().join("|"))
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn computing_indicator_by_indicator_in_parts_gives_the_same_results_as_all_at_once() {
+    let temp = tempfile::tempdir().unwrap();
+    let divisions = crate::shared_dir().join("data/admin-divisions");
+    let output = crate::townpulse(temp.path(), &["demo-data", "--scale", "25", "--out", "data", "--divisions", divisions.to_str().unwrap()], &[], "warn")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", crate::text(&output));
+    let data = temp.path().join("data");
+    let (observations, indicators, entities, targets) =
+        (data.join("observations.parquet"), data.join("indicators.csv"), data.join("entities.csv"), data.join("targets.csv"));
+    let files = ingest::CatalogueFiles {
+        indicators: &indicators,
+        entities: Some(&entities),
+        targets: Some(&targets),
+        standards: None,
+        observations: &observations,
+    };
+    let catalogue = ingest::load_catalogue(&files).unwrap_or_else(|e| panic!("{e:?}"));
+    let batch = ingest::read_csv_source(&ingest::CsvOptions { name: "t", path: &observations, gb18030: false, max_bad_row_share: 0.0 }, &catalogue).unwrap();
+    assert_eq!(batch.frame.height(), 17625);
+    let period = "2025-12".parse().unwrap();
+    let whole = transform::compute(&batch.frame, &catalogue, period, &transform::Settings::eurostat()).unwrap();
+    // 17,625 observations in parts of about 3,000 rows: 6 parts wanted, 20 indicators, so 4 a part in 5 parts.
+    let mut parts = Vec::new();
+    let settings = transform::Settings { part_rows: 3_000, ..transform::Settings::eurostat() };
+    let assessed = transform::compute_by_indicator(&batch.frame, &catalogue, period, &settings, |series| {
+        parts.push(series);
+        Ok::<(), transform::TransformError>(())
+    })
+    .unwrap();
+    assert_eq!(parts.len(), 5);
+    assert!(parts.iter().all(|p| p.height() < whole.series.height() / 3));
+    let mut gathered = parts[0].clone();
+    for part in &parts[1..] {
+        gathered.vstack_mut(part).unwrap();
+    }
+    assert_eq!(assessed.series_rows, whole.series.height());
+    assert_eq!(rows_as_text(&gathered), rows_as_text(&whole.series));
+    assert_eq!(assessed.latest, whole.latest);
+    assert_eq!(assessed.targets, whole.targets);
+    assert_eq!(assessed.targets.height(), 75);
+    assert_eq!(assessed.standards, whole.standards);
+    let findings = |f: &[transform::Finding]| {
+        let mut all: Vec<String> = f.iter().map(|f| format!("{f:?}")).collect();
+        all.sort();
+        all
+    };
+    assert_eq!(findings(&assessed.findings), findings(&whole.findings));
+    assert!(!whole.findings.is_empty());
+}

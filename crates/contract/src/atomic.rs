@@ -11,13 +11,37 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Like [`write_file`], with the content written by `fill`.
 pub fn write_file_with(path: &Path, fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>) -> std::io::Result<()> {
-    let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(folder)?;
-    let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(folder)?;
-    fill(temp.as_file_mut())?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    let pending = Pending::new(path)?;
+    fill(&mut pending.file().try_clone()?)?;
+    pending.commit()
+}
+
+/// A file written in several steps that replaces `path` only when [`Pending::commit`] is called;
+/// dropped uncommitted, it is removed (and a killed writer's `.tmp-` file is swept by
+/// [`remove_stale_temps`]).
+pub struct Pending {
+    path: std::path::PathBuf,
+    temp: tempfile::NamedTempFile,
+}
+
+impl Pending {
+    pub fn new(path: &Path) -> std::io::Result<Pending> {
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(folder)?;
+        let temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(folder)?;
+        Ok(Pending { path: path.to_path_buf(), temp })
+    }
+
+    pub fn file(&self) -> &std::fs::File {
+        self.temp.as_file()
+    }
+
+    /// Flushes the file to disk and moves it into place.
+    pub fn commit(self) -> std::io::Result<()> {
+        self.temp.as_file().sync_all()?;
+        self.temp.persist(&self.path).map_err(|e| e.error)?;
+        Ok(())
+    }
 }
 
 /// True when `path` already holds exactly `bytes`.

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use contract::Period;
+use polars::prelude::{DataFrame, DataType, Field, Schema};
 
 use crate::PipelineError;
 
@@ -59,7 +60,14 @@ pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, Pip
         None => transform::latest_period(&batch.frame).ok_or(PipelineError::NoData)?,
     };
     let settings = transform::Settings { base_period: request.base_period, ..transform::Settings::eurostat() };
-    let metrics = transform::compute(&batch.frame, &catalogue, period, &settings)?;
+    // The series are written part by part as the engine hands them on, so that memory holds one
+    // part's measures at a time (see `transform::compute_by_indicator`).
+    let extension = if request.parquet { "parquet" } else { "csv" };
+    let series_path = request.out.join(format!("series.{extension}"));
+    let mut series_writer = report::TableWriter::new(&series_path, &transform::SERIES_COLUMNS, request.parquet)?;
+    let metrics = transform::compute_by_indicator(&batch.frame, &catalogue, period, &settings, |series| series_writer.write(&series).map_err(PipelineError::from))?;
+    let no_series = DataFrame::empty_with_schema(&Schema::from_iter(transform::SERIES_COLUMNS.iter().map(|c| Field::new((*c).into(), DataType::Null))));
+    series_writer.finish(&no_series)?;
 
     // Rows set aside are findings at level error; the engine's checks add warnings.
     let field = |raw: &str, index: usize| Some(raw.split(',').nth(index).unwrap_or("").trim().to_string()).filter(|f| !f.is_empty());
@@ -79,13 +87,11 @@ pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, Pip
     findings.extend(metrics.findings.iter().cloned());
     let quality = transform::findings_frame(&findings)
         .map_err(crate::polars_stage("quality findings"))?;
-    stage_done("transform", metrics.series.height(), started);
+    stage_done("transform", metrics.series_rows, started);
     let started = std::time::Instant::now();
 
-    let extension = if request.parquet { "parquet" } else { "csv" };
-    let mut files = Vec::new();
+    let mut files = vec![series_path];
     for (name, frame, columns) in [
-        ("series", &metrics.series, &transform::SERIES_COLUMNS[..]),
         ("targets", &metrics.targets, &transform::TARGET_COLUMNS[..]),
         ("quality", &quality, &transform::QUALITY_COLUMNS[..]),
         ("standards", &metrics.standards, &transform::STANDARD_COLUMNS[..]),
@@ -98,10 +104,10 @@ pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, Pip
         }
         files.push(path);
     }
-    stage_done("write", metrics.series.height(), started);
+    stage_done("write", metrics.targets.height() + quality.height() + metrics.standards.height(), started);
     Ok(ComputeOutcome {
         period,
-        series_rows: metrics.series.height(),
+        series_rows: metrics.series_rows,
         target_rows: metrics.targets.height(),
         rows_set_aside: batch.issues.len(),
         findings: quality.height(),

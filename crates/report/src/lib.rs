@@ -136,6 +136,68 @@ pub fn write_parquet(frame: &polars::prelude::DataFrame, columns: &[&str], path:
     .map_err(write_error)
 }
 
+/// A table written part by part, as CSV or Parquet, that replaces its file only when finished.
+pub struct TableWriter {
+    path: PathBuf,
+    columns: Vec<String>,
+    pending: atomic::Pending,
+    format: TableFormat,
+}
+
+enum TableFormat {
+    Csv { header_written: bool },
+    Parquet(Option<polars::io::parquet::write::BatchedWriter<std::fs::File>>),
+}
+
+impl TableWriter {
+    pub fn new(path: &Path, columns: &[&str], parquet: bool) -> Result<TableWriter, ReportError> {
+        let pending = atomic::Pending::new(path).map_err(|error| ReportError::Write { path: path.display().to_string(), error })?;
+        let format = if parquet { TableFormat::Parquet(None) } else { TableFormat::Csv { header_written: false } };
+        Ok(TableWriter { path: path.to_path_buf(), columns: columns.iter().map(|c| c.to_string()).collect(), pending, format })
+    }
+
+    fn error(&self) -> impl Fn(std::io::Error) -> ReportError + '_ {
+        |error| ReportError::Write { path: self.path.display().to_string(), error }
+    }
+
+    /// Appends the named columns of `frame`.
+    pub fn write(&mut self, frame: &polars::prelude::DataFrame) -> Result<(), ReportError> {
+        use polars::prelude::*;
+        let error = |e: PolarsError| ReportError::Write { path: self.path.display().to_string(), error: std::io::Error::other(e) };
+        let mut selected = frame.select(self.columns.iter().map(String::as_str)).map_err(error)?;
+        let file = self.pending.file().try_clone().map_err(self.error())?;
+        match &mut self.format {
+            TableFormat::Csv { header_written } => {
+                CsvWriter::new(file).include_header(!*header_written).finish(&mut selected).map_err(error)?;
+                *header_written = true;
+            }
+            TableFormat::Parquet(writer) => {
+                if writer.is_none() {
+                    *writer = Some(ParquetWriter::new(file).batched(selected.schema()).map_err(error)?);
+                }
+                writer.as_mut().expect("created above").write_batch(&selected).map_err(error)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the table (an empty one still gets its header) and moves it into place.
+    pub fn finish(mut self, empty: &polars::prelude::DataFrame) -> Result<(), ReportError> {
+        let nothing_written = match &self.format {
+            TableFormat::Csv { header_written } => !header_written,
+            TableFormat::Parquet(writer) => writer.is_none(),
+        };
+        if nothing_written {
+            self.write(empty)?;
+        }
+        if let TableFormat::Parquet(Some(writer)) = &mut self.format {
+            writer.finish().map_err(|e| ReportError::Write { path: self.path.display().to_string(), error: std::io::Error::other(e) })?;
+        }
+        let path = self.path.display().to_string();
+        self.pending.commit().map_err(|error| ReportError::Write { path, error })
+    }
+}
+
 /// One summary email, ready to send.
 pub struct Email {
     pub recipient: String,

@@ -158,6 +158,9 @@ pub struct Settings {
     pub outlier_min_std: f64,
     /// The base of every series' change since the base; `None`: each series' first observation.
     pub base_period: Option<Period>,
+    /// About this many observations are computed at once; more are split into parts by
+    /// indicator, which bounds memory (the results are the same).
+    pub part_rows: usize,
 }
 
 impl Settings {
@@ -176,6 +179,7 @@ impl Settings {
             outlier_min_history: 5,
             outlier_min_std: 1.0,
             base_period: None,
+            part_rows: 4_000_000,
         }
     }
 }
@@ -211,34 +215,114 @@ pub struct Metrics {
 /// Each step runs in a debug span (`engine step`), so `TOWNPULSE_LOG=transform=debug` shows
 /// how long each took (the engine itself never reads the clock).
 pub fn compute(observations: &DataFrame, catalogue: &Catalogue, period: Period, settings: &Settings) -> Result<Metrics, TransformError> {
+    let mut parts = Vec::new();
+    let assessed = compute_by_indicator(observations, catalogue, period, settings, |series| {
+        parts.push(series.lazy());
+        Ok::<(), TransformError>(())
+    })?;
+    let series = if parts.is_empty() {
+        DataFrame::empty()
+    } else {
+        concat(parts, UnionArgs { rechunk: false, ..UnionArgs::default() }).and_then(LazyFrame::collect).map_err(polars_error("series"))?
+    };
+    Ok(Metrics { period, series, latest: assessed.latest, targets: assessed.targets, findings: assessed.findings, standards: assessed.standards })
+}
+
+/// Everything [`compute`] gives but the series, which [`compute_by_indicator`] hands on part by part.
+#[derive(Debug, Clone)]
+pub struct Assessed {
+    pub latest: DataFrame,
+    pub targets: DataFrame,
+    pub findings: Vec<Finding>,
+    pub standards: DataFrame,
+    /// Rows of all the series parts together.
+    pub series_rows: usize,
+}
+
+/// Indicators computed together: all of them when the observations are few; else about
+/// `rows / part_rows` parts of consecutive indicators, the registered and resident urbanization
+/// rates always in the same part, as their difference (两率差) needs both.
+fn indicator_parts(catalogue: &Catalogue, rows: usize, part_rows: usize) -> Vec<Vec<&str>> {
+    let mut units: Vec<Vec<&str>> = Vec::new();
+    for code in catalogue.indicators.keys() {
+        match code.as_str() {
+            "urban_rate_hukou" if catalogue.indicators.contains_key("urban_rate_resident") => {}
+            "urban_rate_resident" if catalogue.indicators.contains_key("urban_rate_hukou") => units.push(vec!["urban_rate_hukou", "urban_rate_resident"]),
+            code => units.push(vec![code]),
+        }
+    }
+    let parts = rows.div_ceil(part_rows.max(1)).clamp(1, units.len().max(1));
+    let per_part = units.len().div_ceil(parts).max(1);
+    units.chunks(per_part).map(|chunk| chunk.concat()).collect()
+}
+/// `column` equals one of `values`.
+pub(crate) fn any_of(column: &str, values: &[&str]) -> Expr {
+    values.iter().map(|v| col(column).eq(lit(v.to_string()))).reduce(Expr::or).unwrap_or(lit(false))
+}
+
+/// [`compute`] one indicator at a time: every measure of a series depends only on series of
+/// the same indicator (and 两率差 on its pair), so each part's series frame is handed to `each`
+/// and dropped, and memory holds one indicator's measures at a time. The latest values, targets,
+/// findings and standards are gathered whole.
+pub fn compute_by_indicator<E: From<TransformError>>(
+    observations: &DataFrame,
+    catalogue: &Catalogue,
+    period: Period,
+    settings: &Settings,
+    mut each: impl FnMut(DataFrame) -> Result<(), E>,
+) -> Result<Assessed, E> {
     let step = |name: &'static str| tracing::debug_span!("engine step", step = name).entered();
     let observations = {
         let _step = step("derived ratios");
-        &derive_ratios(observations, catalogue).map_err(polars_error("derived ratios"))?
+        derive_ratios(observations, catalogue).map_err(polars_error("derived ratios"))?
     };
-    let series = {
-        let _step = step("series");
-        series::series(observations.clone().lazy(), catalogue, period, settings.base_period)
-            .and_then(LazyFrame::collect)
-            .map_err(polars_error("series"))?
+    let (mut latest, mut targets, mut findings, mut series_rows) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    let parts = indicator_parts(catalogue, observations.height(), settings.part_rows);
+    let whole = parts.len() <= 1;
+    // No indicators: one empty part still gives every frame its columns.
+    for codes in if parts.is_empty() { vec![Vec::new()] } else { parts } {
+        let _part = tracing::debug_span!("engine part", indicators = codes.join(",")).entered();
+        let part = match whole {
+            true => observations.clone().lazy(),
+            false => observations.clone().lazy().filter(any_of(contract::columns::INDICATOR, &codes)),
+        };
+        let series = {
+            let _step = step("series");
+            series::series(part, catalogue, period, settings.base_period).and_then(LazyFrame::collect).map_err(polars_error("series"))?
+        };
+        {
+            let _step = step("latest values");
+            latest.push(series::latest(series.clone().lazy()).and_then(LazyFrame::collect).map_err(polars_error("latest values"))?.lazy());
+        }
+        {
+            let _step = step("targets");
+            let assessed = targets::assess(series.clone().lazy(), catalogue, settings, (!whole).then_some(&codes[..]))
+                .and_then(LazyFrame::collect)
+                .map_err(polars_error("targets"))?;
+            targets.push(assessed.lazy());
+        }
+        {
+            let _step = step("data quality");
+            findings.extend(quality::quality(&series, period, settings).map_err(polars_error("data quality"))?);
+        }
+        series_rows += series.height();
+        if series.height() > 0 {
+            each(series)?;
+        }
+    }
+    // Findings by check, each check's in the order of the indicators.
+    let order = ["completeness", "freshness", "outlier", "revision"];
+    findings.sort_by_key(|f| order.iter().position(|c| *c == f.check).unwrap_or(order.len()));
+    let gathered = |frames: Vec<LazyFrame>, sort: &[&str], stage: &'static str| -> Result<DataFrame, TransformError> {
+        concat(frames, UnionArgs::default()).and_then(|f| f.sort(sort.iter().copied(), SortMultipleOptions::default()).collect()).map_err(polars_error(stage))
     };
-    let latest = {
-        let _step = step("latest values");
-        series::latest(series.clone().lazy()).and_then(LazyFrame::collect).map_err(polars_error("latest values"))?
-    };
-    let targets = {
-        let _step = step("targets");
-        targets::assess(series.clone().lazy(), catalogue, settings).and_then(LazyFrame::collect).map_err(polars_error("targets"))?
-    };
-    let findings = {
-        let _step = step("data quality");
-        quality::quality(&series, period, settings).map_err(polars_error("data quality"))?
-    };
+    let latest = gathered(latest, &[contract::columns::ENTITY, contract::columns::INDICATOR], "latest values")?;
+    let targets = gathered(targets, &["target_id"], "targets")?.drop("target_id").map_err(polars_error("targets"))?;
     let standards = {
         let _step = step("standards");
         standards::assess(latest.clone().lazy(), catalogue).and_then(LazyFrame::collect).map_err(polars_error("standards"))?
     };
-    Ok(Metrics { period, series, latest, targets, findings, standards })
+    Ok(Assessed { latest, targets, findings, standards, series_rows })
 }
 
 /// Adds the values of ratio indicators (`ratio = numerator/denominator` in the catalogue) wherever

@@ -27,8 +27,12 @@ fn cagr_pct(to: Expr, from: Expr, n: Expr) -> Expr {
 ///
 /// `series` is the output of the series stage (group totals included). The output holds one
 /// row per target, in catalogue order, with the columns named in the `compute` contract.
-pub(crate) fn assess(series: LazyFrame, catalogue: &Catalogue, settings: &Settings) -> PolarsResult<LazyFrame> {
-    let targets = target_frame(catalogue)?.lazy();
+/// With `indicators`, only the targets on those indicators are assessed.
+pub(crate) fn assess(series: LazyFrame, catalogue: &Catalogue, settings: &Settings, indicators: Option<&[&str]>) -> PolarsResult<LazyFrame> {
+    let targets = match indicators {
+        Some(codes) => target_frame(catalogue)?.lazy().filter(crate::any_of("indicator", codes)),
+        None => target_frame(catalogue)?.lazy(),
+    };
     let observed = series.clone().filter(col(VALUE).is_not_null());
 
     // The assessed observation: the latest with a value up to the period; for an annual plan,
@@ -303,5 +307,7 @@ pub(crate) fn assess(series: LazyFrame, catalogue: &Catalogue, settings: &Settin
         col("target_note"),
         col(VINTAGE),
         col("value_source"),
+        // The catalogue order, for gathering the targets of several parts (then dropped).
+        col("target_id"),
     ]))
 }
