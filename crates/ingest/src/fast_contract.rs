@@ -123,10 +123,10 @@ pub(crate) fn read(raw: &[u8], parquet: bool, catalogue: &Catalogue) -> Result<O
     let frame = frame.with_column(suspect.alias("_suspect")).collect()?;
 
     let optional = |name: &str| if has(name) { text(name).alias(name) } else { lit(NULL).cast(DataType::String).alias(name) };
-    let good = frame
-        .clone()
-        .lazy()
-        .filter(col("_suspect").not())
+    // Without suspect rows (the usual case) the columns are taken as they are, not copied by a filter.
+    let any_suspect = frame.column("_suspect")?.bool()?.any();
+    let checked = if any_suspect { frame.clone().lazy().filter(col("_suspect").not()) } else { frame.clone().lazy() };
+    let good = checked
         .select([
             col("entity").alias(columns::ENTITY),
             col("indicator").alias(columns::INDICATOR),
@@ -141,7 +141,7 @@ pub(crate) fn read(raw: &[u8], parquet: bool, catalogue: &Catalogue) -> Result<O
             optional("note").alias(columns::NOTE),
         ])
         .collect()?;
-    let suspects = frame.lazy().filter(col("_suspect")).collect()?;
+    let suspects = if any_suspect { frame.lazy().filter(col("_suspect")).collect()? } else { frame.clear() };
     let rows: Vec<u64> = suspects.column("_row")?.cast(&DataType::UInt64)?.u64()?.into_no_null_iter().collect();
     let suspect_lines: Vec<u64> = rows.iter().map(|row| row + 2).collect();
     let suspect_text = match csv_text {

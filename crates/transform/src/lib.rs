@@ -179,7 +179,7 @@ impl Settings {
             outlier_min_history: 5,
             outlier_min_std: 1.0,
             base_period: None,
-            part_rows: 4_000_000,
+            part_rows: 2_000_000,
         }
     }
 }
