@@ -232,12 +232,30 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
     let entity_name = |code: &str| catalogue.entities.get(code).map_or_else(|| code.to_string(), |e| e.name.clone());
     let keep = |code: &str| only.is_none_or(|set| set.contains(code));
 
-    // Each series' points, for the trend charts: (end month, frequency, period, value).
-    let sf = Frame(input.series);
+    // Each series' points, for the trend charts: (end month, frequency, period, value). For one
+    // recipient's view, only the series of the entities it shows, picked by a join first.
+    let picked;
+    let series = match only {
+        None => input.series,
+        Some(codes) => {
+            let wanted = DataFrame::new(codes.len(), vec![Column::new("_wanted".into(), codes.iter().map(String::as_str).collect::<Vec<_>>())])
+                .map_err(ReportError::frame("entity"))?;
+            picked = input
+                .series
+                .clone()
+                .lazy()
+                .select([col("entity"), col("indicator"), col("period"), col("freq"), col("value"), col("end_month")])
+                .join(wanted.lazy(), [col("entity")], [col("_wanted")], JoinArgs::new(JoinType::Inner))
+                .collect()
+                .map_err(ReportError::frame("entity"))?;
+            &picked
+        }
+    };
+    let sf = Frame(series);
     let (p_entities, p_indicators, p_periods, p_freqs, p_values) = (sf.text("entity")?, sf.text("indicator")?, sf.text("period")?, sf.text("freq")?, sf.number("value")?);
     let p_months = sf.number("end_month")?;
     let mut points: BTreeMap<(String, String), Vec<(i64, String, String, f64)>> = BTreeMap::new();
-    for i in 0..input.series.height() {
+    for i in 0..series.height() {
         if let (Some(entity), Some(indicator), Some(period), Some(freq), Some(value), Some(month)) =
             (&p_entities[i], &p_indicators[i], &p_periods[i], &p_freqs[i], p_values[i], p_months[i])
         {
