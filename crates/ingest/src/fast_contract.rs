@@ -91,8 +91,9 @@ pub(crate) fn read(raw: &[u8], parquet: bool, catalogue: &Catalogue) -> Result<O
         "_i_max" => indicators.iter().map(|i| i.max).collect::<Vec<_>>(),
     ]?;
 
-    let left = |how: JoinType| {
-        let mut args = JoinArgs::new(how);
+    // Left joins that keep the file's row order.
+    let left = || {
+        let mut args = JoinArgs::new(JoinType::Left);
         args.maintain_order = MaintainOrderJoin::Left;
         args
     };
@@ -103,9 +104,9 @@ pub(crate) fn read(raw: &[u8], parquet: bool, catalogue: &Catalogue) -> Result<O
         .lazy()
         .with_row_index("_row", None)
         .with_columns([text("entity").alias("entity"), text("indicator").alias("indicator"), text("period").alias("period")])
-        .join(entities.lazy(), [col("entity")], [col("_e_code")], left(JoinType::Left))
-        .join(indicators.lazy(), [col("indicator")], [col("_i_code")], left(JoinType::Left))
-        .join(periods.lazy(), [col("period")], [col("_p_text")], left(JoinType::Left))
+        .join(entities.lazy(), [col("entity")], [col("_e_code")], left())
+        .join(indicators.lazy(), [col("indicator")], [col("_i_code")], left())
+        .join(periods.lazy(), [col("period")], [col("_p_text")], left())
         .with_column(value.clone().alias("_value"));
     let is_finite = col("_value").abs().lt_eq(lit(f64::MAX));
     let known = col("_e_id").is_not_null().and(col("_i_id").is_not_null()).and(col("_p_id").is_not_null());

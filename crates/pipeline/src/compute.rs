@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use contract::Period;
-use polars::prelude::{DataFrame, DataType, Field, Schema};
 
 use crate::PipelineError;
 
@@ -66,8 +65,7 @@ pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, Pip
     let series_path = request.out.join(format!("series.{extension}"));
     let mut series_writer = report::TableWriter::new(&series_path, &transform::SERIES_COLUMNS, request.parquet)?;
     let metrics = transform::compute_by_indicator(&batch.frame, &catalogue, period, &settings, |series| series_writer.write(&series).map_err(PipelineError::from))?;
-    let no_series = DataFrame::empty_with_schema(&Schema::from_iter(transform::SERIES_COLUMNS.iter().map(|c| Field::new((*c).into(), DataType::Null))));
-    series_writer.finish(&no_series)?;
+    series_writer.finish()?;
 
     // Rows set aside are findings at level error; the engine's checks add warnings.
     let field = |raw: &str, index: usize| Some(raw.split(',').nth(index).unwrap_or("").trim().to_string()).filter(|f| !f.is_empty());
@@ -97,11 +95,7 @@ pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, Pip
         ("standards", &metrics.standards, &transform::STANDARD_COLUMNS[..]),
     ] {
         let path = request.out.join(format!("{name}.{extension}"));
-        if request.parquet {
-            report::write_parquet(frame, columns, &path)?;
-        } else {
-            report::write_csv(frame, columns, &path)?;
-        }
+        report::write_table(frame, columns, &path, request.parquet)?;
         files.push(path);
     }
     stage_done("write", metrics.targets.height() + quality.height() + metrics.standards.height(), started);

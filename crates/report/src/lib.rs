@@ -114,26 +114,11 @@ pub fn write_output(path: &Path, bytes: &[u8]) -> Result<PathBuf, ReportError> {
     Ok(path.to_path_buf())
 }
 
-/// Writes the named columns of `frame` as CSV to `path` atomically, numbers at full precision.
-pub fn write_csv(frame: &polars::prelude::DataFrame, columns: &[&str], path: &Path) -> Result<(), ReportError> {
-    use polars::prelude::*;
-    let write_error = |error: std::io::Error| ReportError::Write { path: path.display().to_string(), error };
-    let mut selected = frame.select(columns.iter().copied()).map_err(|e| write_error(std::io::Error::other(e)))?;
-    atomic::write_file_with(path, |file| {
-        CsvWriter::new(file).include_header(true).finish(&mut selected).map_err(std::io::Error::other)
-    })
-    .map_err(write_error)
-}
-
-/// Writes the named columns of `frame` as Parquet to `path` atomically.
-pub fn write_parquet(frame: &polars::prelude::DataFrame, columns: &[&str], path: &Path) -> Result<(), ReportError> {
-    use polars::prelude::*;
-    let write_error = |error: std::io::Error| ReportError::Write { path: path.display().to_string(), error };
-    let mut selected = frame.select(columns.iter().copied()).map_err(|e| write_error(std::io::Error::other(e)))?;
-    atomic::write_file_with(path, |file| {
-        ParquetWriter::new(file).finish(&mut selected).map(|_| ()).map_err(std::io::Error::other)
-    })
-    .map_err(write_error)
+/// Writes the named columns of `frame` to `path` atomically, as Parquet or as CSV (numbers at full precision).
+pub fn write_table(frame: &polars::prelude::DataFrame, columns: &[&str], path: &Path, parquet: bool) -> Result<(), ReportError> {
+    let mut writer = TableWriter::new(path, columns, parquet)?;
+    writer.write(frame)?;
+    writer.finish()
 }
 
 /// A table written part by part, as CSV or Parquet, that replaces its file only when finished.
@@ -156,42 +141,45 @@ impl TableWriter {
         Ok(TableWriter { path: path.to_path_buf(), columns: columns.iter().map(|c| c.to_string()).collect(), pending, format })
     }
 
-    fn error(&self) -> impl Fn(std::io::Error) -> ReportError + '_ {
-        |error| ReportError::Write { path: self.path.display().to_string(), error }
+    fn error(path: &Path, error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ReportError {
+        ReportError::Write { path: path.display().to_string(), error: std::io::Error::other(error) }
     }
 
     /// Appends the named columns of `frame`.
     pub fn write(&mut self, frame: &polars::prelude::DataFrame) -> Result<(), ReportError> {
         use polars::prelude::*;
-        let error = |e: PolarsError| ReportError::Write { path: self.path.display().to_string(), error: std::io::Error::other(e) };
-        let mut selected = frame.select(self.columns.iter().map(String::as_str)).map_err(error)?;
-        let file = self.pending.file().try_clone().map_err(self.error())?;
-        match &mut self.format {
+        let path = &self.path;
+        let mut selected = frame.select(self.columns.iter().map(String::as_str)).map_err(|e| Self::error(path, e))?;
+        let file = self.pending.file().try_clone().map_err(|e| Self::error(path, e))?;
+        let written = match &mut self.format {
             TableFormat::Csv { header_written } => {
-                CsvWriter::new(file).include_header(!*header_written).finish(&mut selected).map_err(error)?;
+                let include_header = !*header_written;
                 *header_written = true;
+                CsvWriter::new(file).include_header(include_header).finish(&mut selected)
             }
             TableFormat::Parquet(writer) => {
                 if writer.is_none() {
-                    *writer = Some(ParquetWriter::new(file).batched(selected.schema()).map_err(error)?);
+                    *writer = Some(ParquetWriter::new(file).batched(selected.schema()).map_err(|e| Self::error(path, e))?);
                 }
-                writer.as_mut().expect("created above").write_batch(&selected).map_err(error)?;
+                writer.as_mut().expect("created above").write_batch(&selected)
             }
-        }
-        Ok(())
+        };
+        written.map_err(|e| Self::error(path, e))
     }
 
-    /// Closes the table (an empty one still gets its header) and moves it into place.
-    pub fn finish(mut self, empty: &polars::prelude::DataFrame) -> Result<(), ReportError> {
+    /// Closes the table (one with no rows still gets its columns) and moves it into place.
+    pub fn finish(mut self) -> Result<(), ReportError> {
+        use polars::prelude::*;
         let nothing_written = match &self.format {
             TableFormat::Csv { header_written } => !header_written,
             TableFormat::Parquet(writer) => writer.is_none(),
         };
         if nothing_written {
-            self.write(empty)?;
+            let empty = DataFrame::empty_with_schema(&Schema::from_iter(self.columns.iter().map(|c| Field::new(c.as_str().into(), DataType::Null))));
+            self.write(&empty)?;
         }
         if let TableFormat::Parquet(Some(writer)) = &mut self.format {
-            writer.finish().map_err(|e| ReportError::Write { path: self.path.display().to_string(), error: std::io::Error::other(e) })?;
+            writer.finish().map_err(|e| Self::error(&self.path, e))?;
         }
         let path = self.path.display().to_string();
         self.pending.commit().map_err(|error| ReportError::Write { path, error })
