@@ -35,28 +35,20 @@ fn percent_change_note(value: Expr, base: Expr, points: Expr) -> Expr {
         .otherwise(lit(NULL).cast(DataType::String))
 }
 
-/// Rows keyed (`_k`) by the period `months` after their own, carrying `carried` along: joined
-/// back on `_k`, each row meets the values of the period that many months before it.
-fn keyed_later(frame: LazyFrame, months: Expr, carried: Vec<Expr>) -> LazyFrame {
-    let mut columns = vec![(col(KEY) + months).alias(KEY)];
-    columns.extend(carried);
-    frame.select(columns)
-}
-
 /// Months from one period of a row's frequency to the next.
 fn step() -> Expr {
     when(col(FREQ).eq(lit("M"))).then(lit(1u64)).when(col(FREQ).eq(lit("Q"))).then(lit(3u64)).otherwise(lit(12u64))
 }
 
-fn join_on_key(frame: LazyFrame, other: LazyFrame) -> LazyFrame {
-    join_on(frame, other, KEY)
-}
-
 /// A left join on one integer key that keeps the left frame's row order.
 fn join_on(frame: LazyFrame, other: LazyFrame, key: &str) -> LazyFrame {
+    join_on_exprs(frame, other, col(key), col(key))
+}
+
+fn join_on_exprs(frame: LazyFrame, other: LazyFrame, left: Expr, right: Expr) -> LazyFrame {
     let mut args = JoinArgs::new(JoinType::Left);
     args.maintain_order = MaintainOrderJoin::Left;
-    frame.join(other, [col(key)], [col(key)], args)
+    frame.join(other, [left], [right], args)
 }
 
 /// Integer keys, so that joins and windows compare one number instead of several strings.
@@ -69,6 +61,12 @@ const PEERS: &str = "_peer";
 const ENTITY_PERIOD: &str = "_ek";
 /// Entity and indicator, kept in the series frame for [`latest`].
 const ENTITY_INDICATOR: &str = "_ei";
+/// Months from one period of the series to the next: 1, 3 or 12.
+const STEP: &str = "_step";
+/// Higher is better (1.0) or lower is (-1.0): the indicator's direction, as a sign for ranks.
+const SIGN: &str = "_sign";
+/// A row's position in the sorted frame, and the positions of the rows it is compared with.
+const ROW: &str = "_row";
 /// Bits of each part: entities, levels, indicators, frequencies and end months.
 const ENTITY_BITS: u32 = 20;
 const INDICATOR_BITS: u32 = 12;
@@ -78,7 +76,7 @@ fn shifted(expr: Expr, bits: u32) -> Expr {
     expr * lit(1u64 << bits)
 }
 
-/// `_eid`, `_peid` (the parent's id, or a sentinel no entity has), `_lvl` and the parent and level as text.
+/// `_eid`, `_peid` (the parent's id, or a sentinel no entity has) and `_lvl`.
 fn entity_ids(catalogue: &Catalogue) -> PolarsResult<DataFrame> {
     let index: std::collections::HashMap<&str, u64> = catalogue.entities.keys().enumerate().map(|(i, code)| (code.as_str(), i as u64)).collect();
     let entities: Vec<_> = catalogue.entities.values().collect();
@@ -88,9 +86,21 @@ fn entity_ids(catalogue: &Catalogue) -> PolarsResult<DataFrame> {
         "_eid" => entities.iter().map(|e| index[e.code.as_str()]).collect::<Vec<_>>(),
         "_peid" => entities.iter().map(|e| e.parent.as_deref().and_then(|p| index.get(p).copied()).unwrap_or(root)).collect::<Vec<_>>(),
         "_lvl" => entities.iter().map(|e| e.level as u64).collect::<Vec<_>>(),
-        "_e_parent" => entities.iter().map(|e| e.parent.clone()).collect::<Vec<_>>(),
-        "_e_level" => entities.iter().map(|e| format!("{:?}", e.level).to_lowercase()).collect::<Vec<_>>(),
     ]
+}
+
+/// The indicators' `_iid`, their basis and the flags the measures read, one row per indicator.
+fn indicator_ids(catalogue: &Catalogue) -> PolarsResult<LazyFrame> {
+    Ok(indicator_frame(catalogue)?.lazy().with_row_index("_iid", None).select([
+        col("indicator").alias("_i_indicator"),
+        col("_iid").cast(DataType::UInt64),
+        col(BASIS),
+        col(BASIS).eq(lit("points")).alias("_points"),
+        col("kind").eq(lit("flow")).alias("_flow"),
+        col("accumulation").eq(lit("ytd")).alias("_ytd"),
+        col("accumulation").eq(lit("period")).alias("_period_flow"),
+        when(col("direction").eq(lit("down"))).then(lit(-1.0)).otherwise(lit(1.0)).alias(SIGN),
+    ]))
 }
 
 /// Adds the integer keys to observations joined with [`entity_ids`] and the indicators' `_iid`.
@@ -105,6 +115,7 @@ fn with_keys(frame: LazyFrame) -> LazyFrame {
         (shifted(series(shifted(col("_peid"), 3) + col("_lvl")), MONTH_BITS) + month.clone()).alias(PEERS),
         (shifted(shifted(col("_eid"), 2) + freq.clone(), MONTH_BITS) + month).alias(ENTITY_PERIOD),
         (shifted(col("_eid"), INDICATOR_BITS) + col("_iid")).alias(ENTITY_INDICATOR),
+        step().cast(DataType::UInt64).alias(STEP),
     ])
 }
 
@@ -152,108 +163,160 @@ fn with_group_totals(observations: LazyFrame, catalogue: &Catalogue) -> PolarsRe
 
 /// The series frame: each observation up to `period` with its growth measures.
 ///
-/// The observations are sorted once by series and period into a wide frame that is never
-/// reordered again. The measures are computed on a narrow frame of keys, values and flags, whose
-/// joins keep its row order (each key is unique), and are then set beside the wide frame's
-/// columns: the strings of the wide frame are never gathered by a join.
+/// The keys are computed on a narrow frame of the identifying columns and sorted by series and
+/// period; the observations are then gathered once into that order (the first source's row
+/// where two sources give the same figure). The measures compare rows by position: each
+/// comparison (a year earlier, the previous period, the parent, the base) is a column of row
+/// positions found by joining two key columns, and the values are gathered from those
+/// positions, so no join ever copies the frame itself.
 pub(crate) fn series(observations: LazyFrame, catalogue: &Catalogue, period: Period, base_period: Option<Period>) -> PolarsResult<LazyFrame> {
-    let indicators = indicator_frame(catalogue)?.lazy().with_row_index("_iid", None).with_column(col("_iid").cast(DataType::UInt64));
     let in_scope = observations.filter(col(END_MONTH).lt_eq(lit(period.end_month_index())));
-    let with_groups = with_group_totals(in_scope, catalogue)?;
-    let frame = with_groups
-        .join(entity_ids(catalogue)?.lazy(), [col(ENTITY)], [col("_e_entity")], JoinArgs::new(JoinType::Left))
-        .join(indicators, [col(INDICATOR)], [col("indicator")], JoinArgs::new(JoinType::Left));
-    // One row per key: where two sources give the same figure, the first source's is used.
-    let wide = with_keys(frame).unique_stable(Some(cols([KEY])), UniqueKeepStrategy::First).sort([KEY], SortMultipleOptions::default()).collect()?;
-    let id_of = |name: &str| catalogue.indicators.keys().position(|code| code == name).map(|i| i as u64);
-    let hukou = id_of("urban_rate_hukou").zip(id_of("urban_rate_resident"));
-    let narrow = wide
+    let observations = {
+        let _step = sub_step("observations in scope");
+        with_group_totals(in_scope, catalogue)?.collect()?
+    };
+    let sorting = sub_step("keys and order");
+    let identified = observations
         .clone()
         .lazy()
-        .select([
-            col(KEY),
-            col(SERIES_ID),
-            col(PARENT_KEY),
-            col(PEERS),
-            col(ENTITY_PERIOD),
-            col("_iid"),
-            col(VALUE),
-            col(FREQ),
-            col(YEAR),
-            col(SUB),
-            col(END_MONTH),
-            col(PERIOD),
-            col(BASIS).eq(lit("points")).alias("_points"),
-            col("kind").eq(lit("flow")).alias("_flow"),
-            col("accumulation").eq(lit("ytd")).alias("_ytd"),
-            col("accumulation").eq(lit("period")).alias("_period_flow"),
-            when(col("direction").eq(lit("down"))).then(lit(-1.0)).otherwise(lit(1.0)).alias("_sign"),
-        ])
+        .select([col(ENTITY), col(INDICATOR), col(FREQ), col(END_MONTH)])
+        .with_row_index("_src", None);
+    let identified = join_on_exprs(identified, entity_ids(catalogue)?.lazy(), col(ENTITY), col("_e_entity"));
+    let identified = join_on_exprs(identified, indicator_ids(catalogue)?, col(INDICATOR), col("_i_indicator"));
+    // One row per key: where two sources give the same figure, the first source's is used.
+    let keys = with_keys(identified)
+        .drop(cols([ENTITY, INDICATOR, FREQ, END_MONTH, "_eid", "_peid", "_lvl"]))
+        .sort([KEY], SortMultipleOptions::default().with_maintain_order(true))
+        .filter(col(KEY).neq_missing(col(KEY).shift(lit(1))))
         .collect()?;
+    let wide = observations.take(keys.column("_src")?.idx()?)?.hstack(keys.drop("_src")?.columns())?;
+    drop(sorting);
+    let id_of = |name: &str| catalogue.indicators.keys().position(|code| code == name).map(|i| i as u64);
+    let hukou = id_of("urban_rate_hukou").zip(id_of("urban_rate_resident"));
+    let narrow = wide.select([
+        KEY,
+        SERIES_ID,
+        PARENT_KEY,
+        PEERS,
+        ENTITY_PERIOD,
+        "_iid",
+        VALUE,
+        STEP,
+        YEAR,
+        SUB,
+        END_MONTH,
+        PERIOD,
+        "_points",
+        "_flow",
+        "_ytd",
+        "_period_flow",
+        SIGN,
+    ])?;
     let inputs: Vec<String> = narrow.get_column_names().iter().map(|n| n.to_string()).collect();
-    let measured = measures(narrow.lazy(), base_period, hukou)?.collect()?;
-    let added: Vec<Column> = measured.columns().iter().filter(|c| !inputs.iter().any(|i| i == c.name().as_str())).cloned().collect();
-    let series = wide.hstack(&added)?.drop_many([KEY, SERIES_ID, PARENT_KEY, PEERS, ENTITY_PERIOD, "_eid", "_peid", "_lvl", "_iid"]);
-    with_group_peers(series.lazy(), catalogue)
+    let measured = measures(narrow, base_period, hukou)?;
+    let added: Vec<Column> =
+        measured.columns().iter().filter(|c| !inputs.iter().any(|i| i == c.name().as_str()) && !c.name().starts_with('_')).cloned().collect();
+    let series = wide.hstack(&added)?.drop_many([KEY, SERIES_ID, PARENT_KEY, PEERS, ENTITY_PERIOD, "_iid", STEP, "_points", "_flow", "_ytd", "_period_flow"]);
+    Ok(with_group_peers(series.lazy(), catalogue)?.drop(cols([SIGN])))
+}
+
+/// A debug span around one step of the series stage, beside the engine's own steps.
+fn sub_step(name: &'static str) -> tracing::span::EnteredSpan {
+    tracing::debug_span!("series step", step = name).entered()
+}
+
+/// For each row of `frame`, the position (`_row`) of the row of `rows` whose `_want` equals
+/// `wanted`, or null: a join of key columns only, in the frame's row order.
+fn positions(frame: &DataFrame, wanted: Expr, rows: LazyFrame, name: &str) -> PolarsResult<Column> {
+    let left = frame.clone().lazy().select([wanted.alias("_want")]);
+    let found = join_on(left, rows, "_want").select([col(ROW).alias(name)]).collect()?;
+    Ok(found.column(name)?.clone())
+}
+
+/// The value of `expr` at the row positions in `at` (null where there is none).
+fn at(expr: Expr, at: &str) -> Expr {
+    expr.gather(col(at), true)
 }
 
 /// Every growth measure of the narrow frame, in its row order.
-fn measures(frame: LazyFrame, base_period: Option<Period>, hukou: Option<(u64, u64)>) -> PolarsResult<LazyFrame> {
-    let points = col("_points");
-    // Year-to-date totals: the published total for `ytd` flows; the sum of every month so far
-    // for `period` flows, empty when any month is missing (never read as zero).
-    let window = [col(SERIES_ID), col(YEAR)];
-    let present_so_far = col(VALUE).is_not_null().cast(DataType::Int32).cum_sum(false).over(window.clone())?;
-    let frame = frame.with_column(
-        when(col("_flow").and(col(FREQ).eq(lit("Y"))))
-            .then(col(VALUE))
-            .when(col("_flow").and(col("_ytd")))
-            .then(col(VALUE))
-            .when(col("_flow").and(col("_period_flow")).and(present_so_far.eq(col(SUB))))
-            .then(col(VALUE).cum_sum(false).over(window)?)
-            .otherwise(null_f64())
-            .alias(YTD_VALUE),
-    );
-    // The same period a year and two years earlier, and the previous period.
-    let last_year = keyed_later(frame.clone(), lit(12u64), vec![col(VALUE).alias(VALUE_LAST_YEAR), col(YTD_VALUE).alias("ytd_value_last_year")]);
-    let two_years_ago = keyed_later(frame.clone(), lit(24u64), vec![col(VALUE).alias("value_two_years_ago")]);
-    let previous = keyed_later(frame.clone(), step(), vec![col(VALUE).alias("value_previous")]);
-    // The base: the configured base period's observation, else the series' first with a value.
-    let candidates = frame.clone().filter(col(VALUE).is_not_null());
+fn measures(frame: DataFrame, base_period: Option<Period>, hukou: Option<(u64, u64)>) -> PolarsResult<DataFrame> {
+    let finding = sub_step("positions");
+    let mut frame = frame.with_row_index(ROW.into(), None)?;
+    // Positions of the same period a year and two years earlier, and of the previous period:
+    // the row whose key, moved on by that many months, is this row's key.
+    let earlier = |frame: &DataFrame, months: Expr, name: &str| {
+        positions(frame, col(KEY), frame.clone().lazy().select([(col(KEY) + months).alias("_want"), col(ROW)]), name)
+    };
+    let last_year = earlier(&frame, lit(12u64), "_at_last_year")?;
+    let two_years_ago = earlier(&frame, lit(24u64), "_at_two_years_ago")?;
+    let previous = earlier(&frame, col(STEP), "_at_previous")?;
+    let parent = positions(&frame, col(PARENT_KEY), frame.clone().lazy().select([col(KEY).alias("_want"), col(ROW)]), "_at_parent")?;
+    // The base: the configured base period's observation, else the series' first with a value
+    // (the frame is sorted by series and period, so the first is the lowest position).
+    let candidates = frame.clone().lazy().filter(col(VALUE).is_not_null());
     let candidates = match base_period {
         Some(base) => candidates.filter(col(PERIOD).eq(lit(base.to_string()))),
         None => candidates,
     };
-    let base = candidates.filter(col(END_MONTH).eq(col(END_MONTH).min().over([col(SERIES_ID)])?)).select([
-        col(SERIES_ID),
-        col(PERIOD).alias(BASE_PERIOD),
-        col(VALUE).alias(BASE_VALUE),
-        col(END_MONTH).alias("base_end_month"),
-    ]);
-    let joined = join_on(join_on_key(join_on_key(join_on_key(frame, last_year), two_years_ago), previous), base, SERIES_ID);
+    let base_rows = candidates.group_by([col(SERIES_ID)]).agg([col(ROW).min()]).select([col(SERIES_ID).alias("_want"), col(ROW)]);
+    let base = positions(&frame, col(SERIES_ID), base_rows, "_at_base")?;
+    let hukou_rows = match hukou {
+        Some((registered, _)) => {
+            let rates = frame.clone().lazy().filter(col("_iid").eq(lit(registered))).select([col(ENTITY_PERIOD).alias("_want"), col(ROW)]);
+            Some(positions(&frame, col(ENTITY_PERIOD), rates, "_at_hukou")?)
+        }
+        None => None,
+    };
+    frame.hstack_mut(&[last_year, two_years_ago, previous, parent, base])?;
+    if let Some(rows) = hukou_rows {
+        frame.with_column(rows)?;
+    }
 
-    let joined = joined.collect()?.lazy();
+    drop(finding);
+    let _growth = sub_step("growth");
+    let points = col("_points");
+    // Year-to-date totals: the published total for `ytd` flows; the sum of every month so far
+    // for `period` flows, empty when any month is missing (never read as zero).
+    let series_year = [shifted(col(SERIES_ID), MONTH_BITS) + col(YEAR).cast(DataType::UInt64)];
+    let present_so_far = col(VALUE).is_not_null().cast(DataType::Int32).cum_sum(false).over(series_year.clone())?;
+    let yearly = col(STEP).eq(lit(12u64));
+    let frame = frame.lazy().with_columns([
+        when(col("_flow").and(yearly.clone()))
+            .then(col(VALUE))
+            .when(col("_flow").and(col("_ytd")))
+            .then(col(VALUE))
+            .when(col("_flow").and(col("_period_flow")).and(present_so_far.eq(col(SUB))))
+            .then(col(VALUE).cum_sum(false).over(series_year)?)
+            .otherwise(null_f64())
+            .alias(YTD_VALUE),
+        at(col(VALUE), "_at_last_year").alias(VALUE_LAST_YEAR),
+        at(col(VALUE), "_at_two_years_ago").alias("_value_two_years_ago"),
+        at(col(VALUE), "_at_previous").alias("_value_previous"),
+        at(col(PERIOD), "_at_base").alias(BASE_PERIOD),
+        at(col(VALUE), "_at_base").alias(BASE_VALUE),
+        at(col(END_MONTH), "_at_base").alias("base_end_month"),
+    ]);
     let years_since_base = (col(END_MONTH) - col("base_end_month")).cast(DataType::Float64) / lit(12.0);
     // The value of the period itself: a year-to-date total differenced within its year (the
     // first period is its own total; a missing earlier month leaves it empty, never invented).
-    let is_ytd = col("_ytd").and(col(FREQ).neq(lit("Y")));
-    let joined = joined.with_column(
+    let is_ytd = col("_ytd").and(yearly.not());
+    let frame = frame.with_columns([
+        at(col(YTD_VALUE), "_at_last_year").alias("_ytd_value_last_year"),
         when(is_ytd.clone().not())
             .then(col(VALUE))
             .when(col(SUB).eq(lit(1)))
             .then(col(VALUE))
-            .otherwise(col(VALUE) - col("value_previous"))
+            .otherwise(col(VALUE) - col("_value_previous"))
             .alias(PERIOD_VALUE),
-    );
-    let previous_period_value = keyed_later(joined.clone(), step(), vec![col(PERIOD_VALUE).alias("period_value_previous")]);
-    let joined = join_on_key(joined, previous_period_value);
-    let result = joined.with_columns([
+    ]);
+    let frame = frame.with_column(at(col(PERIOD_VALUE), "_at_previous").alias("_period_value_previous"));
+    let result = frame.with_columns([
         when(points.clone()).then(null_f64()).otherwise(percent_change(col(VALUE), col(VALUE_LAST_YEAR))).alias(YOY_PCT),
         (col(VALUE) - col(VALUE_LAST_YEAR)).alias(YOY_CHANGE),
         percent_change_note(col(VALUE), col(VALUE_LAST_YEAR), points.clone()).alias(YOY_NOTE),
-        when(points.clone()).then(null_f64()).otherwise(percent_change(col(PERIOD_VALUE), col("period_value_previous"))).alias(POP_PCT),
-        (col(PERIOD_VALUE) - col("period_value_previous")).alias(POP_CHANGE),
-        percent_change(col(YTD_VALUE), col("ytd_value_last_year")).alias(YTD_YOY_PCT),
+        when(points.clone()).then(null_f64()).otherwise(percent_change(col(PERIOD_VALUE), col("_period_value_previous"))).alias(POP_PCT),
+        (col(PERIOD_VALUE) - col("_period_value_previous")).alias(POP_CHANGE),
+        percent_change(col(YTD_VALUE), col("_ytd_value_last_year")).alias(YTD_YOY_PCT),
         (col(VALUE) - col(BASE_VALUE)).alias(CHANGE_SINCE_BASE),
         when(points.clone().not().and(years_since_base.clone().gt(lit(0.0))).and(col(BASE_VALUE).gt(lit(0.0))).and(col(VALUE).gt(lit(0.0))))
             .then(((col(VALUE) / col(BASE_VALUE)).pow(lit(1.0) / years_since_base.clone()) - lit(1.0)) * lit(100.0))
@@ -284,67 +347,64 @@ fn measures(frame: LazyFrame, base_period: Option<Period>, hukou: Option<(u64, u
     let result = result.with_columns([
         when(points.clone()).then(col(YOY_CHANGE)).otherwise(col(YOY_PCT)).alias(GROWTH),
         // sqrt(y_t / y_{t-2}) - 1: the level form, which works when the middle year is missing.
-        when(points.clone().not().and(col("value_two_years_ago").gt(lit(0.0))).and(col(VALUE).gt_eq(lit(0.0))))
-            .then(((col(VALUE) / col("value_two_years_ago")).sqrt() - lit(1.0)) * lit(100.0))
+        when(points.clone().not().and(col("_value_two_years_ago").gt(lit(0.0))).and(col(VALUE).gt_eq(lit(0.0))))
+            .then(((col(VALUE) / col("_value_two_years_ago")).sqrt() - lit(1.0)) * lit(100.0))
             .otherwise(null_f64())
             .alias(TWO_YEAR_AVG_PCT),
     ]);
     // Materialise at the stage boundary: one deep lazy plan overflows thread stacks in the optimiser.
-    with_parent_measures(result.collect()?.lazy(), points, hukou)
+    let result = result.collect()?.lazy();
+    drop(_growth);
+    let _parents = sub_step("parents, peers and ranks");
+    with_parent_measures(result, points, hukou)?.collect()
 }
 
 /// Share of the parent, contribution (贡献率) and pull (拉动) to the parent's growth, and dense
 /// ranks among peers (same parent and level) by value and by growth, honouring the direction;
 /// `hukou` holds the ids of the registered and the resident urbanization rates, where both are indicators.
 fn with_parent_measures(frame: LazyFrame, points: Expr, hukou: Option<(u64, u64)>) -> PolarsResult<LazyFrame> {
-    let parent_values =
-        frame.clone().select([col(KEY).alias(PARENT_KEY), col(VALUE).alias("parent_value"), col(VALUE_LAST_YEAR).alias("parent_value_last_year")]);
-    let frame = join_on(frame, parent_values, PARENT_KEY);
-    let parent_change = col("parent_value") - col("parent_value_last_year");
+    let frame = frame.with_columns([
+        at(col(VALUE), "_at_parent").alias("_parent_value"),
+        at(col(VALUE_LAST_YEAR), "_at_parent").alias("_parent_value_last_year"),
+    ]);
+    let parent_change = col("_parent_value") - col("_parent_value_last_year");
     let percent_basis = points.not();
     let frame = frame.with_columns([
-        when(percent_basis.clone().and(col("parent_value").neq(lit(0.0))))
-            .then(col(VALUE) / col("parent_value") * lit(100.0))
+        when(percent_basis.clone().and(col("_parent_value").neq(lit(0.0))))
+            .then(col(VALUE) / col("_parent_value") * lit(100.0))
             .otherwise(null_f64())
             .alias(SHARE_OF_PARENT_PCT),
         when(percent_basis.clone().and(parent_change.clone().neq(lit(0.0))))
             .then(col(YOY_CHANGE) / parent_change * lit(100.0))
             .otherwise(null_f64())
             .alias(CONTRIBUTION_PCT),
-        when(percent_basis.and(col("parent_value_last_year").gt(lit(0.0))))
-            .then(col(YOY_CHANGE) / col("parent_value_last_year") * lit(100.0))
+        when(percent_basis.and(col("_parent_value_last_year").gt(lit(0.0))))
+            .then(col(YOY_CHANGE) / col("_parent_value_last_year") * lit(100.0))
             .otherwise(null_f64())
             .alias(PULL_PP),
+        // 两率差: the resident minus the registered (户籍) urbanization rate, in points.
+        match hukou {
+            Some((_, resident)) => when(col("_iid").eq(lit(resident))).then(col(VALUE) - at(col(VALUE), "_at_hukou")).otherwise(null_f64()),
+            None => null_f64(),
+        }
+        .alias(RESIDENT_MINUS_HUKOU_PP),
     ]);
     // Higher is better unless the indicator's direction is down: rank a signed key, descending.
     let dense = RankOptions { method: RankMethod::Dense, descending: true };
     let peers = [col(PEERS)];
-    // 两率差: the resident minus the registered (户籍) urbanization rate, in points.
-    let frame = match hukou {
-        Some((registered, resident)) => {
-            let rates = frame.clone().filter(col("_iid").eq(lit(registered))).select([col(ENTITY_PERIOD), col(VALUE).alias("_hukou_rate")]);
-            join_on(frame, rates, ENTITY_PERIOD).with_column(
-                when(col("_iid").eq(lit(resident))).then(col(VALUE) - col("_hukou_rate")).otherwise(null_f64()).alias(RESIDENT_MINUS_HUKOU_PP),
-            )
-        }
-        None => frame.with_columns([null_f64().alias("_hukou_rate"), null_f64().alias(RESIDENT_MINUS_HUKOU_PP)]),
-    };
     let frame = frame.with_columns([
-        (col(VALUE) - col("parent_value")).alias(GAP_TO_PARENT),
+        (col(VALUE) - col("_parent_value")).alias(GAP_TO_PARENT),
         (col(VALUE) - col(VALUE).mean().over(peers.clone())?).alias(GAP_TO_PEER_AVERAGE),
-        (col(VALUE) * col("_sign")).rank(dense, None).over(peers.clone())?.cast(DataType::UInt32).alias(RANK_VALUE),
-        (col(GROWTH) * col("_sign")).rank(dense, None).over(peers.clone())?.cast(DataType::UInt32).alias(RANK_GROWTH),
+        (col(VALUE) * col(SIGN)).rank(dense, None).over(peers.clone())?.cast(DataType::UInt32).alias(RANK_VALUE),
+        (col(GROWTH) * col(SIGN)).rank(dense, None).over(peers.clone())?.cast(DataType::UInt32).alias(RANK_GROWTH),
         col(VALUE).count().over(peers)?.cast(DataType::UInt32).alias(PEER_COUNT),
     ]);
-    // Movers: the change in rank and in growth since the previous period, keyed by the period that follows it.
+    // Movers: the change in rank and in growth since the previous period.
     let frame = frame.collect()?.lazy();
-    let previous = keyed_later(frame.clone(), step(), vec![col(RANK_VALUE).alias("_rank_previous"), col(GROWTH).alias("_growth_previous")]);
-    Ok(join_on_key(frame, previous)
-        .with_columns([
-            (col("_rank_previous").cast(DataType::Int64) - col(RANK_VALUE).cast(DataType::Int64)).alias(RANK_CHANGE),
-            (col(GROWTH) - col("_growth_previous")).alias(GROWTH_CHANGE),
-        ])
-        .drop(cols(["_rank_previous", "_growth_previous"])))
+    Ok(frame.with_columns([
+        (at(col(RANK_VALUE), "_at_previous").cast(DataType::Int64) - col(RANK_VALUE).cast(DataType::Int64)).alias(RANK_CHANGE),
+        (col(GROWTH) - at(col(GROWTH), "_at_previous")).alias(GROWTH_CHANGE),
+    ]))
 }
 
 /// Rank and gap to the average within a configured group, for its members (an entity in several
@@ -365,11 +425,10 @@ fn with_group_peers(frame: LazyFrame, catalogue: &Catalogue) -> PolarsResult<Laz
         .agg([col("group").min().alias(PEER_GROUP)]);
     let frame = frame.join(first_group, [col(ENTITY)], [col("member")], JoinArgs::new(JoinType::Left));
     let in_group = [col(PEER_GROUP), col(INDICATOR), col(PERIOD)];
-    let sign = when(col("direction").eq(lit("down"))).then(lit(-1.0)).otherwise(lit(1.0));
     let dense = RankOptions { method: RankMethod::Dense, descending: true };
     Ok(frame.with_columns([
         when(col(PEER_GROUP).is_not_null())
-            .then((col(VALUE) * sign).rank(dense, None).over(in_group.clone())?.cast(DataType::UInt32))
+            .then((col(VALUE) * col(SIGN)).rank(dense, None).over(in_group.clone())?.cast(DataType::UInt32))
             .otherwise(lit(NULL).cast(DataType::UInt32))
             .alias(RANK_VALUE_IN_GROUP),
         when(col(PEER_GROUP).is_not_null())
