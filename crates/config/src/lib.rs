@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use contract::{Catalogue, Problems, SourceText};
+use contract::{Catalogue, Level, Problems, SourceText, Tree};
 use serde::Deserialize;
 
 /// The environment variable that selects SMTP delivery, overriding `delivery.smtp_url`.
@@ -44,6 +44,8 @@ struct RawConfig {
     sources: Vec<RawSource>,
     #[serde(default)]
     output: RawOutput,
+    #[serde(default)]
+    report: RawReport,
     delivery: RawDelivery,
     #[serde(default)]
     recipients: Vec<RawRecipient>,
@@ -188,6 +190,15 @@ struct RawOutput {
     ledger: Option<PathBuf>,
 }
 
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawReport {
+    /// The full report (HTML and tables) lists entities down to this level: `nation`,
+    /// `province`, `prefecture`, `county` or `town`; every level when absent. Each recipient's
+    /// email still shows all the entities they follow.
+    deepest_level: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDelivery {
@@ -265,6 +276,7 @@ pub struct Config {
     pub catalogue_files: Vec<PathBuf>,
     pub sources: Vec<Source>,
     pub output: Output,
+    pub report: Report,
     pub delivery: Delivery,
     pub recipients: Vec<Recipient>,
     pub jobs: Vec<Job>,
@@ -368,6 +380,13 @@ pub struct Output {
     pub ledger: PathBuf,
 }
 
+/// What the full report shows.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Entities below this level are left out of the full report; `None`: every level.
+    pub deepest_level: Option<Level>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub from: String,
@@ -465,7 +484,20 @@ impl Config {
 
     /// The recipient's language, or the configured default.
     pub fn entities_followed_by(&self, recipient: &Recipient) -> BTreeSet<String> {
-        recipient.follows.iter().flat_map(|code| self.catalogue.covered_by(code)).collect()
+        Self::followed_in(&self.catalogue.tree(), recipient)
+    }
+
+    /// [`Config::entities_followed_by`] with the catalogue's tree built once for many recipients.
+    pub fn followed_in(tree: &Tree<'_>, recipient: &Recipient) -> BTreeSet<String> {
+        recipient.follows.iter().flat_map(|code| tree.covered_by(code)).collect()
+    }
+
+    /// The entities the full report shows when `report.deepest_level` is set (configured
+    /// groups always); `None`: all of them.
+    pub fn report_entities(&self) -> Option<BTreeSet<String>> {
+        let deepest = self.report.deepest_level?.depth()?;
+        let shown = |level: Level| level.depth().is_none_or(|depth| depth <= deepest);
+        Some(self.catalogue.entities.values().filter(|e| shown(e.level)).map(|e| e.code.clone()).collect())
     }
 }
 
@@ -846,6 +878,15 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, env: &Environment) -> Resu
         ledger: resolve(raw.output.ledger.as_deref().unwrap_or(Path::new("../reports/ledger.sqlite"))),
     };
 
+    let deepest_level = raw.report.deepest_level.as_deref().and_then(|text| match Level::parse(text).filter(|l| l.depth().is_some()) {
+        Some(level) => Some(level),
+        None => {
+            problems.push(format!("report.deepest_level: expected nation, province, prefecture, county or town, got {text:?}"));
+            None
+        }
+    });
+    let report = Report { deepest_level };
+
     if !raw.delivery.from.contains('@') {
         problems.push(format!("delivery.from: expected an address like `townpulse <reports@example.org>`, got {:?}", raw.delivery.from));
     }
@@ -1032,6 +1073,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, env: &Environment) -> Resu
         catalogue_files,
         sources,
         output,
+        report,
         delivery: Delivery {
             from: raw.delivery.from,
             transport,

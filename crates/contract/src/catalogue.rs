@@ -25,7 +25,8 @@ pub enum Level {
 }
 
 impl Level {
-    fn parse(text: &str) -> Option<Level> {
+    /// The level named as in the entities file (`nation`, `province`, …, `group`).
+    pub fn parse(text: &str) -> Option<Level> {
         Some(match text {
             "nation" => Level::Nation,
             "province" => Level::Province,
@@ -36,6 +37,19 @@ impl Level {
             "group" => Level::Group,
             _ => return None,
         })
+    }
+
+    /// Depth in the administrative hierarchy (the nation is 0, a town 4; a pilot sits with
+    /// towns); a configured group has none.
+    pub fn depth(self) -> Option<u8> {
+        match self {
+            Level::Nation => Some(0),
+            Level::Province => Some(1),
+            Level::Prefecture => Some(2),
+            Level::County => Some(3),
+            Level::Town | Level::Pilot => Some(4),
+            Level::Group => None,
+        }
     }
 }
 
@@ -201,22 +215,40 @@ impl Catalogue {
 
     /// The entity codes that `code` stands for: itself, every descendant and every group member's descendants.
     pub fn covered_by(&self, code: &str) -> HashSet<String> {
+        self.tree().covered_by(code)
+    }
+
+    /// Each entity's children, indexed once for many [`Tree::covered_by`] questions.
+    pub fn tree(&self) -> Tree<'_> {
         let mut children: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for entity in self.entities.values() {
             if let Some(parent) = &entity.parent {
                 children.entry(parent.as_str()).or_default().push(entity.code.as_str());
             }
         }
+        Tree { catalogue: self, children }
+    }
+}
+
+/// The catalogue's entities with their children indexed.
+pub struct Tree<'a> {
+    catalogue: &'a Catalogue,
+    children: BTreeMap<&'a str, Vec<&'a str>>,
+}
+
+impl Tree<'_> {
+    /// See [`Catalogue::covered_by`].
+    pub fn covered_by(&self, code: &str) -> HashSet<String> {
         let mut covered = HashSet::new();
         let mut stack = vec![code.to_string()];
         while let Some(current) = stack.pop() {
             if !covered.insert(current.clone()) {
                 continue;
             }
-            if let Some(entity) = self.entities.get(&current) {
+            if let Some(entity) = self.catalogue.entities.get(&current) {
                 stack.extend(entity.members.iter().cloned());
             }
-            if let Some(kids) = children.get(current.as_str()) {
+            if let Some(kids) = self.children.get(current.as_str()) {
                 stack.extend(kids.iter().map(|k| k.to_string()));
             }
         }

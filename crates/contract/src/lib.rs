@@ -11,7 +11,7 @@ mod standards;
 mod table;
 
 pub use catalogue::{
-    Accumulation, Catalogue, Comparator, Direction, Entity, Indicator, IndicatorKind, Level, SourceText, Target, TargetKind,
+    Accumulation, Catalogue, Comparator, Direction, Entity, Indicator, IndicatorKind, Level, SourceText, Target, TargetKind, Tree,
 };
 pub use error::{FieldError, Problems};
 pub use period::{Frequency, Period, PeriodParseError};

@@ -6,6 +6,7 @@
 mod compute;
 mod demo_data;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -310,6 +311,48 @@ fn vintage_revisions(warehouse: &Warehouse, source: &str, as_of: Option<&str>) -
     }
 }
 
+/// The metrics a report reads, and how many series rows were computed. Of the series only the
+/// rows of the entities and indicators with a target are kept (the report draws them as trend
+/// charts): the engine works indicator by indicator, so memory holds one part's series at a time.
+fn report_metrics(observations: &DataFrame, config: &Config, period: Period) -> Result<(transform::Metrics, usize), PipelineError> {
+    use contract::columns::{END_MONTH, ENTITY, FREQ, INDICATOR, PERIOD, VALUE};
+    use polars::prelude::*;
+    let pairs: Vec<(&str, &str)> = config.catalogue.targets.iter().map(|t| (t.entity.as_str(), t.indicator.as_str())).collect();
+    let charted = df![
+        "_c_entity" => pairs.iter().map(|p| p.0).collect::<Vec<_>>(),
+        "_c_indicator" => pairs.iter().map(|p| p.1).collect::<Vec<_>>(),
+    ]
+    .and_then(|f| f.unique_stable(None, UniqueKeepStrategy::First, None))
+    .map_err(polars_stage("charted series"))?;
+    let mut kept = Vec::new();
+    let assessed = transform::compute_by_indicator(observations, &config.catalogue, period, &settings(&config.assessment), |series| {
+        let rows = series
+            .lazy()
+            .select([col(ENTITY), col(INDICATOR), col(PERIOD), col(FREQ), col(VALUE), col(END_MONTH)])
+            .join(charted.clone().lazy(), [col(ENTITY), col(INDICATOR)], [col("_c_entity"), col("_c_indicator")], JoinArgs::new(JoinType::Inner))
+            .collect()
+            .map_err(polars_stage("charted series"))?;
+        kept.push(rows.lazy());
+        Ok::<(), PipelineError>(())
+    })?;
+    let series = match kept.is_empty() {
+        true => df![ENTITY => Vec::<String>::new(), INDICATOR => Vec::<String>::new(), PERIOD => Vec::<String>::new(), FREQ => Vec::<String>::new(), VALUE => Vec::<f64>::new(), END_MONTH => Vec::<i32>::new()],
+        false => concat(kept, UnionArgs::default()).and_then(LazyFrame::collect),
+    }
+    .map_err(polars_stage("charted series"))?;
+    let metrics = transform::Metrics { period, series, latest: assessed.latest, targets: assessed.targets, findings: assessed.findings, standards: assessed.standards };
+    Ok((metrics, assessed.series_rows))
+}
+
+/// The view of the full report: every entity, or those down to `report.deepest_level`.
+fn full_report_view(config: &Config, input: &ReportInput<'_>, by_entity: &report::ByEntity) -> Result<report::View, PipelineError> {
+    let labels = report::labels_for(config.language.code());
+    Ok(match config.report_entities() {
+        Some(shown) => report::build_view(&by_entity.frames_of(&shown)?.input(input), labels, None)?,
+        None => report::build_view(input, labels, None)?,
+    })
+}
+
 /// What the report stage reads: the metrics of a period with the catalogue, sources and problems.
 fn report_input<'a>(config: &'a Config, metrics: &'a transform::Metrics, sources: &'a [SourceInfo], problems: &'a [ProblemInfo]) -> ReportInput<'a> {
     ReportInput {
@@ -325,17 +368,20 @@ fn report_input<'a>(config: &'a Config, metrics: &'a transform::Metrics, sources
 }
 
 /// The summary email of one recipient: the regions they follow, in their language.
+#[allow(clippy::too_many_arguments)]
 fn compose_for(
     config: &Config,
     input: &ReportInput<'_>,
+    by_entity: &report::ByEntity,
+    followed: &BTreeSet<String>,
     renderer: &Renderer,
     recipient: &config::Recipient,
     report_link: &str,
     attachment: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<report::Email, PipelineError> {
-    let followed = config.entities_followed_by(recipient);
-    let view = report::build_view(input, report::labels_for(recipient.language.code()), Some(&followed))?;
+    let frames = by_entity.frames_of(followed)?;
+    let view = report::build_view(&frames.input(input), report::labels_for(recipient.language.code()), Some(followed))?;
     Ok(report::compose_email(
         renderer,
         &EmailRequest {
@@ -446,19 +492,21 @@ pub fn preview(config: &Config, period: Option<Period>, address: &str, now: chro
         Some(period) => period,
         None => transform::latest_period(&observations).ok_or(PipelineError::NoData)?,
     };
-    let metrics = transform::compute(&observations, &config.catalogue, period, &settings(&config.assessment))?;
+    let (metrics, _) = report_metrics(&observations, config, period)?;
     let renderer = Renderer::new()?;
     let input = report_input(config, &metrics, &[], &[]);
+    let by_entity = report::ByEntity::new(&input)?;
     let labels = report::labels_for(recipient.language.code());
     let attachment = if config.delivery.report_base_url.is_none() {
-        let full = report::build_view(&input, report::labels_for(config.language.code()), None)?;
+        let full = full_report_view(config, &input, &by_entity)?;
         Some(renderer.report_html(&full)?).filter(|html| attaches(config, html))
     } else {
         None
     };
     let report_path = config.output.report_dir.join(period.to_string()).join("index.html");
     let link = report_link(config, period, &labels, attachment.is_some(), &report_path);
-    let email = compose_for(config, &input, &renderer, recipient, &link, attachment.as_deref(), now)?;
+    let followed = config.entities_followed_by(recipient);
+    let email = compose_for(config, &input, &by_entity, &followed, &renderer, recipient, &link, attachment.as_deref(), now)?;
     let folder = config.output.report_dir.parent().map_or_else(|| std::path::PathBuf::from("preview"), |p| p.join("preview"));
     let stem = format!("{period}__{}", report::address_stem(&recipient.address));
     let eml = report::write_output(&folder.join(format!("{stem}.eml")), &email.message.formatted())?;
@@ -698,21 +746,24 @@ fn run_inner(
     if request.period.is_none() {
         tracing::Span::current().record("period", tracing::field::display(period));
     }
-    let metrics = {
+    let (metrics, series_rows) = {
         let span = info_span!("transform", rows = observations.height());
         let _entered = span.enter();
-        transform::compute(&observations, &config.catalogue, period, &settings(&config.assessment))?
+        report_metrics(&observations, config, period)?
     };
-    info!(message = "Metrics computed.", series = metrics.series.height(), targets = metrics.targets.height(), findings = metrics.findings.len());
+    info!(message = "Metrics computed.", series = series_rows, targets = metrics.targets.height(), findings = metrics.findings.len());
     record_findings(ledger, run_id, &metrics.findings, &mut problem_rows)?;
-    clock.finish(ledger, run_id, "transform", metrics.series.height())?;
+    clock.finish(ledger, run_id, "transform", series_rows)?;
 
-    // Render the full report.
+    // Render the full report (down to `report.deepest_level`).
     hooks.enter("render", stage)?;
     let clock = Clock::start();
     let renderer = Renderer::new()?;
     let input = report_input(config, &metrics, &source_rows, &problem_rows);
-    let full_view = report::build_view(&input, report::labels_for(config.language.code()), None)?;
+    let by_entity = report::ByEntity::new(&input)?;
+    let full_frames = config.report_entities().map(|shown| by_entity.frames_of(&shown)).transpose()?;
+    let full_input = full_frames.as_ref().map_or(input, |frames| frames.input(&input));
+    let full_view = report::build_view(&full_input, report::labels_for(config.language.code()), None)?;
     let html = renderer.report_html(&full_view)?;
     let report_path = {
         let span = info_span!("render", template = "report.html", targets = full_view.targets.len(), bytes = html.len());
@@ -720,7 +771,7 @@ fn run_inner(
         report::write_report(&report_dir, &period.to_string(), &html)?
     };
     ledger.record_output(run_id, &report_path.display().to_string(), &format!("{:x}", Sha256::digest(html.as_bytes())))?;
-    let tables = report::tables_xlsx(&input, &report::labels_for(config.language.code()))?;
+    let tables = report::tables_xlsx(&full_input, &report::labels_for(config.language.code()))?;
     let tables_path = report::write_output(&report_dir.join(period.to_string()).join("tables.xlsx"), &tables)?;
     ledger.record_output(run_id, &tables_path.display().to_string(), &format!("{:x}", Sha256::digest(&tables)))?;
     clock.finish(ledger, run_id, "render", full_view.targets.len())?;
@@ -744,6 +795,7 @@ fn run_inner(
     let period_text = period.to_string();
     let chosen = |address: &str| request.only.is_empty() || request.only.iter().any(|o| o.eq_ignore_ascii_case(address));
     let deliver = request.deliver && request.as_of.is_none();
+    let tree = config.catalogue.tree();
     for recipient in config.recipients.iter().filter(|r| deliver && chosen(&r.address)) {
         if hooks.stopping() {
             clock.finish(ledger, run_id, "deliver", sent)?;
@@ -777,7 +829,8 @@ fn run_inner(
             _ => {}
         }
         let link = report_link(config, period, &report::labels_for(recipient.language.code()), attach.is_some(), &report_path);
-        let email = compose_for(config, &input, &renderer, recipient, &link, attach, request.now)?;
+        let followed = Config::followed_in(&tree, recipient);
+        let email = compose_for(config, &input, &by_entity, &followed, &renderer, recipient, &link, attach, request.now)?;
         let delivery =
             ledger.begin_delivery(run_id, &period_text, &recipient.address, &email.message_id, &email.content_sha256, &mailer.describe(), now)?;
         let stem = format!("{period_text}__{}", report::address_stem(&recipient.address));

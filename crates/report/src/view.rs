@@ -10,9 +10,12 @@ use crate::ReportError;
 use crate::labels::{Labels, status_label};
 
 /// What a report is built from.
+#[derive(Clone, Copy)]
 pub struct ReportInput<'a> {
     pub catalogue: &'a Catalogue,
     pub period: Period,
+    /// The series drawn as trend charts: those of the entities and indicators with a target
+    /// are enough (`entity, indicator, period, freq, value, end_month`).
     pub series: &'a DataFrame,
     pub standards: &'a DataFrame,
     pub latest: &'a DataFrame,
