@@ -252,10 +252,20 @@ impl Ledger {
     }
 
     pub fn record_problem(&self, run: RunId, level: &str, place: &str, message: &str) -> Result<(), LedgerError> {
-        self.connection
-            .execute("INSERT INTO problems (run_id, level, place, message) VALUES (?1, ?2, ?3, ?4)", params![run, level, place, message])
-            .map_err(self.error())?;
-        Ok(())
+        self.record_problems(run, [(level, place, message)])
+    }
+
+    /// Records many problems (level, place, message) in one transaction: all of them or none.
+    pub fn record_problems<'a>(&self, run: RunId, problems: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>) -> Result<(), LedgerError> {
+        let transaction = self.connection.unchecked_transaction().map_err(self.error())?;
+        {
+            let mut insert =
+                transaction.prepare("INSERT INTO problems (run_id, level, place, message) VALUES (?1, ?2, ?3, ?4)").map_err(self.error())?;
+            for (level, place, message) in problems {
+                insert.execute(params![run, level, place, message]).map_err(self.error())?;
+            }
+        }
+        transaction.commit().map_err(self.error())
     }
 
     /// The latest delivery state of `period` to `recipient`, if any.

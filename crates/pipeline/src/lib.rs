@@ -20,7 +20,7 @@ use polars::prelude::DataFrame;
 use polars::prelude::IntoLazy;
 use report::{EmailRequest, Mailer, ProblemInfo, Renderer, ReportInput, SourceInfo};
 use sha2::{Digest, Sha256};
-use tracing::{info, info_span, warn};
+use tracing::{debug_span, info, info_span, warn};
 
 pub use compute::{ComputeOutcome, ComputeRequest, compute_files};
 pub use demo_data::{DemoDataOutcome, DemoDataRequest, Scale, demo_data};
@@ -286,10 +286,8 @@ fn finding_rows(findings: &[transform::Finding]) -> Vec<ProblemInfo> {
 
 /// Records problems in the ledger and the report's data-quality appendix.
 fn record_rows(ledger: &Ledger, run_id: i64, new: Vec<ProblemInfo>, rows: &mut Vec<ProblemInfo>) -> Result<(), PipelineError> {
-    for row in new {
-        ledger.record_problem(run_id, &row.level, &row.place, &row.message)?;
-        rows.push(row);
-    }
+    ledger.record_problems(run_id, new.iter().map(|row| (row.level.as_str(), row.place.as_str(), row.message.as_str())))?;
+    rows.extend(new);
     Ok(())
 }
 
@@ -380,8 +378,12 @@ fn compose_for(
     attachment: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<report::Email, PipelineError> {
-    let frames = by_entity.frames_of(followed)?;
-    let view = report::build_view(&frames.input(input), report::labels_for(recipient.language.code()), Some(followed))?;
+    let frames = debug_span!("summary step", step = "rows").in_scope(|| by_entity.frames_of(followed))?;
+    // A summary lists targets and alerts only; the sources and data problems stay in the report.
+    let summary = ReportInput { sources: &[], problems: &[], ..frames.input(input) };
+    let view = debug_span!("summary step", step = "view")
+        .in_scope(|| report::build_view(&summary, report::labels_for(recipient.language.code()), Some(followed)))?;
+    let _email = debug_span!("summary step", step = "email").entered();
     Ok(report::compose_email(
         renderer,
         &EmailRequest {
