@@ -407,6 +407,43 @@ fn the_report_is_in_english_when_configured() {
 }
 
 #[test]
+fn the_full_report_stops_at_the_deepest_level_and_summaries_keep_every_followed_entity() {
+    let project = DemoProject::new();
+    let body_of = |address: &str| {
+        let bytes = std::fs::read(project.path(&format!("reports/outbox/2023__{address}.eml"))).unwrap();
+        MessageParser::default().parse(&bytes).unwrap().body_text(0).unwrap().to_string()
+    };
+    let first = project.run(&["run"], &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let report_path = project.path("reports/out/2023/index.html");
+    let report = std::fs::read_to_string(&report_path).unwrap();
+    // 织里镇 is a town with targets; 迁安市 a county.
+    assert!(report.contains("织里镇") && report.contains("迁安市"), "both levels are in the report by default");
+    let zhejiang = body_of("fgw_zhejiang.example.gov.cn");
+    assert!(zhejiang.contains("织里镇"), "{zhejiang}");
+
+    let path = project.path("config/townpulse.toml");
+    let config = std::fs::read_to_string(&path).unwrap().replace("# deepest_level = \"county\"", "deepest_level = \"county\"");
+    std::fs::write(&path, config).unwrap();
+    let cut = project.run(&["run", "--force"], &[]);
+    assert_eq!(cut.status.code(), Some(0), "{}", text(&cut));
+    let report = std::fs::read_to_string(&report_path).unwrap();
+    assert!(!report.contains("织里镇"), "towns are below the deepest level");
+    assert!(report.contains("迁安市") && report.contains("浙江省27个小城市培育试点镇"), "counties and groups stay");
+    let tables = std::fs::read(project.path("reports/out/2023/tables.xlsx")).unwrap();
+    let mut workbook = calamine::Xlsx::new(std::io::Cursor::new(tables)).unwrap();
+    use calamine::Reader;
+    let cells: Vec<String> = workbook
+        .worksheets()
+        .into_iter()
+        .flat_map(|(_, range)| range.rows().flat_map(|row| row.iter().map(|c| c.to_string()).collect::<Vec<_>>()).collect::<Vec<_>>())
+        .collect();
+    assert!(cells.iter().any(|c| c == "130283") && !cells.iter().any(|c| c == "330502100"), "tables.xlsx is cut at the same level");
+    // The province's summary still lists the town it follows.
+    assert_eq!(body_of("fgw_zhejiang.example.gov.cn"), zhejiang);
+}
+
+#[test]
 fn demo_data_is_deterministic_in_the_contract_and_runs_end_to_end() {
     let temp = tempfile::tempdir().unwrap();
     let divisions = crate::shared_dir().join("data/admin-divisions");

@@ -103,6 +103,16 @@ fn assessment_settings_are_checked_by_name() {
     assert!(out.contains("assessment: `moderate` (0.99) must be at least 0 and below `on_track` (0.95)"), "{out}");
 }
 
+#[test]
+fn the_report_level_is_checked_by_name() {
+    let project = DemoProject::new();
+    replace_in(&project, "config/townpulse.toml", "# deepest_level = \"county\"", "deepest_level = \"township\"");
+    let output = project.run(&["validate"], &[]);
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    assert!(out.contains("report.deepest_level: expected nation, province, prefecture, county or town, got \"township\""), "{out}");
+}
+
 fn compute_in(dir: &std::path::Path, files: &[(&str, &str)], extra: &[&str]) -> std::process::Output {
     for (name, content) in files {
         std::fs::write(dir.join(name), content).unwrap();

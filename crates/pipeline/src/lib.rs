@@ -20,6 +20,7 @@ use polars::prelude::DataFrame;
 use polars::prelude::IntoLazy;
 use report::{EmailRequest, Mailer, ProblemInfo, Renderer, ReportInput, SourceInfo};
 use sha2::{Digest, Sha256};
+use rayon::prelude::*;
 use tracing::{debug_span, info, info_span, warn};
 
 pub use compute::{ComputeOutcome, ComputeRequest, compute_files};
@@ -364,6 +365,9 @@ fn report_input<'a>(config: &'a Config, metrics: &'a transform::Metrics, sources
         problems,
     }
 }
+
+/// How many summaries are composed (in parallel) before they are delivered one by one.
+const COMPOSED_AHEAD: usize = 32;
 
 /// The summary email of one recipient: the regions they follow, in their language.
 #[allow(clippy::too_many_arguments)]
@@ -798,54 +802,77 @@ fn run_inner(
     let chosen = |address: &str| request.only.is_empty() || request.only.iter().any(|o| o.eq_ignore_ascii_case(address));
     let deliver = request.deliver && request.as_of.is_none();
     let tree = config.catalogue.tree();
-    for recipient in config.recipients.iter().filter(|r| deliver && chosen(&r.address)) {
+    let recipients: Vec<&config::Recipient> = config.recipients.iter().filter(|r| deliver && chosen(&r.address)).collect();
+    let run_span = tracing::Span::current();
+    for batch in recipients.chunks(COMPOSED_AHEAD) {
         if hooks.stopping() {
             clock.finish(ledger, run_id, "deliver", sent)?;
             return Err(PipelineError::Interrupted { stage: "deliver" });
         }
-        let span = info_span!("deliver", recipient = %recipient.address, transport = %mailer.describe());
-        let _entered = span.enter();
-        let state = ledger.delivery_state(&period_text, &recipient.address)?;
-        if request.failed_only && matches!(state, Some(DeliveryState::Sent) | None) {
-            if state.is_some() {
-                already += 1;
-            }
-            continue;
-        }
-        match state {
-            Some(DeliveryState::Sent) if !request.force => {
-                already += 1;
-                info!(message = "Already sent for this period; skipped.");
+        // The ledger says who in this batch is due, before anything is composed.
+        let mut due = Vec::with_capacity(batch.len());
+        for recipient in batch {
+            let span = info_span!("deliver", recipient = %recipient.address, transport = %mailer.describe());
+            let _entered = span.enter();
+            let state = ledger.delivery_state(&period_text, &recipient.address)?;
+            if request.failed_only && matches!(state, Some(DeliveryState::Sent) | None) {
+                if state.is_some() {
+                    already += 1;
+                }
                 continue;
             }
-            Some(DeliveryState::Sending) if !request.force && !request.failed_only => {
-                let message = format!(
-                    "delivery of {period_text} to {} was interrupted and its outcome is unknown; not resent (use --force to resend)",
-                    recipient.address
-                );
-                warn!(message = "Delivery outcome unknown; not resent.");
-                ledger.record_problem(run_id, "warn", &recipient.address, &message)?;
-                problems.push(message);
-                continue;
+            match state {
+                Some(DeliveryState::Sent) if !request.force => {
+                    already += 1;
+                    info!(message = "Already sent for this period; skipped.");
+                    continue;
+                }
+                Some(DeliveryState::Sending) if !request.force && !request.failed_only => {
+                    let message = format!(
+                        "delivery of {period_text} to {} was interrupted and its outcome is unknown; not resent (use --force to resend)",
+                        recipient.address
+                    );
+                    warn!(message = "Delivery outcome unknown; not resent.");
+                    ledger.record_problem(run_id, "warn", &recipient.address, &message)?;
+                    problems.push(message);
+                    continue;
+                }
+                _ => due.push(*recipient),
             }
-            _ => {}
         }
-        let link = report_link(config, period, &report::labels_for(recipient.language.code()), attach.is_some(), &report_path);
-        let followed = Config::followed_in(&tree, recipient);
-        let email = compose_for(config, &input, &by_entity, &followed, &renderer, recipient, &link, attach, request.now)?;
-        let delivery =
-            ledger.begin_delivery(run_id, &period_text, &recipient.address, &email.message_id, &email.content_sha256, &mailer.describe(), now)?;
-        let stem = format!("{period_text}__{}", report::address_stem(&recipient.address));
-        match mailer.send(&email, &stem, config.delivery.retries, config.delivery.retry_backoff) {
-            Ok(result) => {
-                ledger.finish_delivery(delivery, DeliveryState::Sent, &result, now)?;
-                sent += 1;
-                info!(message = "Summary delivered.", result = %result);
+        // Composing sends nothing, so the batch's summaries are composed in parallel.
+        let emails: Vec<Result<report::Email, PipelineError>> = due
+            .par_iter()
+            .map(|recipient| {
+                let _entered = debug_span!(parent: &run_span, "summary", recipient = %recipient.address).entered();
+                let link = report_link(config, period, &report::labels_for(recipient.language.code()), attach.is_some(), &report_path);
+                let followed = Config::followed_in(&tree, recipient);
+                compose_for(config, &input, &by_entity, &followed, &renderer, recipient, &link, attach, request.now)
+            })
+            .collect();
+        // Delivered one by one: the ledger records each hand-over before it happens.
+        for (recipient, email) in due.into_iter().zip(emails) {
+            if hooks.stopping() {
+                clock.finish(ledger, run_id, "deliver", sent)?;
+                return Err(PipelineError::Interrupted { stage: "deliver" });
             }
-            Err(error) => {
-                ledger.finish_delivery(delivery, DeliveryState::Failed, &error.to_string(), now)?;
-                warn!(message = "Delivery failed.", error = %error);
-                problems.push(error.to_string());
+            let span = info_span!("deliver", recipient = %recipient.address, transport = %mailer.describe());
+            let _entered = span.enter();
+            let email = email?;
+            let delivery =
+                ledger.begin_delivery(run_id, &period_text, &recipient.address, &email.message_id, &email.content_sha256, &mailer.describe(), now)?;
+            let stem = format!("{period_text}__{}", report::address_stem(&recipient.address));
+            match mailer.send(&email, &stem, config.delivery.retries, config.delivery.retry_backoff) {
+                Ok(result) => {
+                    ledger.finish_delivery(delivery, DeliveryState::Sent, &result, now)?;
+                    sent += 1;
+                    info!(message = "Summary delivered.", result = %result);
+                }
+                Err(error) => {
+                    ledger.finish_delivery(delivery, DeliveryState::Failed, &error.to_string(), now)?;
+                    warn!(message = "Delivery failed.", error = %error);
+                    problems.push(error.to_string());
+                }
             }
         }
     }
