@@ -102,8 +102,10 @@ def main():
     for scale in args.scales.split(","):
         data = generate(scale)
         rows = sum(1 for _ in open(data / "observations.csv", encoding="utf-8")) - 1
-        results[scale] = {"rows": rows, "runs": args.runs, "times": {}}
         skip = [s for s in args.skip.split(",") if s]
+        # Commands skipped this time keep the times an earlier invocation measured.
+        earlier = saved.get("results", {}).get(scale, {}).get("times", {}) if skip else {}
+        results[scale] = {"rows": rows, "runs": args.runs, "times": {k: v for k, v in earlier.items() if any(k.startswith(s) for s in skip)}}
         for name, command in commands(data).items():
             if any(name.startswith(s) for s in skip):
                 continue
@@ -122,6 +124,7 @@ def main():
                 statistics.median(r[1] for r in ok_runs) if ok_runs else max(r[1] for r in runs),
                 len(ok_runs),
             )
+        results[scale]["times"] = {k: results[scale]["times"][k] for k in commands(data) if k in results[scale]["times"]}
         if scale == "province":
             # The equality check needs each output once more: townpulse compute, then each peer.
             fresh(data, "")
@@ -175,7 +178,7 @@ def write_results(results, checks, args):
     if checks:
         lines += ["Equality with townpulse's `compute` output at province scale (`bench/compare.py`, relative tolerance 1e-9, nulls alike): "
                   + "; ".join(f"{k}: {v}" for k, v in checks.items()) + ".", ""]
-    for scale, result in results.items():
+    for scale, result in sorted(results.items(), key=lambda item: item[1]["rows"]):
         times = result["times"]
         lines += [f"### {scale} ({result['rows']:,} observations; median of {result.get('runs', 1)} run(s))", "", "| command | wall (s) | peak memory (MiB) |", "|---|---:|---:|"]
         for name, (seconds, mib, _ok) in times.items():

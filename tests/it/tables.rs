@@ -53,3 +53,35 @@ fn tables_xlsx_holds_the_computed_figures_and_is_stable_across_runs() {
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     assert!(std::fs::read(&path).unwrap() == bytes, "tables.xlsx changed on a re-run");
 }
+
+// The report's data-quality appendix lists the most severe problems; tables.xlsx has them all.
+fn problem(level: &str, check: &str, i: usize) -> report::ProblemInfo {
+    report::ProblemInfo { level: level.to_string(), place: format!("33 · gdp · 2025-{i:02}"), message: format!("{check}: case {i}") }
+}
+
+#[test]
+fn a_short_appendix_lists_every_problem_in_order() {
+    let problems: Vec<report::ProblemInfo> = (0..5).map(|i| problem(if i == 3 { "error" } else { "info" }, "outlier", i)).collect();
+    let (listed, note, counts) = report::problem_listing(&problems, &report::labels_for("en"));
+    assert_eq!(listed.len(), 5);
+    assert_eq!(listed[0].message, "outlier: case 3", "errors first");
+    assert_eq!(listed[1].message, "outlier: case 0", "then the rest in their order");
+    assert!(note.is_empty() && counts.is_empty());
+}
+
+#[test]
+fn a_long_appendix_lists_the_most_severe_and_counts_each_check() {
+    let mut problems: Vec<report::ProblemInfo> = (0..300).map(|i| problem("info", "outlier", i)).collect();
+    problems.extend((0..10).map(|i| problem("warn", "freshness", i)));
+    problems.push(problem("error", "revision", 0));
+    let (listed, note, counts) = report::problem_listing(&problems, &report::labels_for("en"));
+    assert_eq!(listed.len(), report::PROBLEMS_LISTED);
+    assert_eq!(listed[0].message, "revision: case 0");
+    assert!(listed[1..11].iter().all(|p| p.level == "warn"));
+    assert_eq!(listed[11].message, "outlier: case 0");
+    assert!(note.contains("200") && note.contains("311") && note.contains("tables.xlsx"), "{note}");
+    let count = |level: &str, check: &str, count: usize| report::ProblemCount { level: level.into(), check: check.into(), count };
+    assert_eq!(counts, vec![count("error", "revision", 1), count("warn", "freshness", 10), count("info", "outlier", 300)]);
+    let (_, zh, _) = report::problem_listing(&problems, &report::labels_for("zh-CN"));
+    assert!(zh.contains("311") && zh.contains("数据质量附录"), "{zh}");
+}

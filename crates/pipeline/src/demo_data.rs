@@ -136,6 +136,9 @@ fn period(m: usize) -> String {
 }
 
 /// Writes `observations.parquet`, `observations.csv`, `entities.csv`, `indicators.csv`,
+/// Above this many towns the generated configuration stops the full report at the counties.
+const REPORT_TOWNS_AT_MOST: usize = 5_000;
+
 /// `targets.csv` and `townpulse.toml` (a CSV source on the Parquet file, one recipient per county,
 /// the outbox) into `out`.
 pub fn demo_data(request: &DemoDataRequest<'_>) -> Result<DemoDataOutcome, PipelineError> {
@@ -252,6 +255,11 @@ pub fn demo_data(request: &DemoDataRequest<'_>) -> Result<DemoDataOutcome, Pipel
          [output]\nwarehouse_dir = \"reports/warehouse\"\nreport_dir = \"reports/out\"\noutbox_dir = \"reports/outbox\"\nledger = \"reports/ledger.sqlite\"\n\n\
          [delivery]\nfrom = \"townpulse <townpulse@localhost>\"\n",
     );
+    if towns.len() > REPORT_TOWNS_AT_MOST {
+        // Every town's targets with their trend charts would make a report of gigabytes: the
+        // full report stops at the counties, and each county's email lists its towns.
+        config.push_str("\n# The full report stops at the counties; each county's summary lists its towns.\n[report]\ndeepest_level = \"county\"\n");
+    }
     for county in &counties {
         config.push_str(&format!("\n[[recipients]]\naddress = \"county-{county}@example.gov.cn\"\nname = \"{county}\"\nfollows = [\"{county}\"]\n"));
     }

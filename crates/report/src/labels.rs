@@ -17,6 +17,8 @@ pub struct Labels {
     pub sources_heading: &'static str,
     pub problems_heading: &'static str,
     pub no_problems: &'static str,
+    pub check: &'static str,
+    pub count: &'static str,
     pub no_alerts: &'static str,
     pub entity: &'static str,
     pub indicator: &'static str,
@@ -84,6 +86,8 @@ impl Labels {
             sources_heading: "数据来源与版本",
             problems_heading: "数据质量附录",
             no_problems: "本期未发现数据问题。",
+            check: "检查项",
+            count: "个数",
             no_alerts: "本期无预警。",
             entity: "地区",
             indicator: "指标",
@@ -150,6 +154,8 @@ impl Labels {
             sources_heading: "Sources and vintages",
             problems_heading: "Data-quality appendix",
             no_problems: "No data problems were found for this period.",
+            check: "Check",
+            count: "Count",
             no_alerts: "No alerts for this period.",
             entity: "Region",
             indicator: "Indicator",
@@ -204,6 +210,18 @@ impl Labels {
 
     pub fn title(&self, period: &str) -> String {
         if self.lang == "en" { format!("{} — {period}", self.report_name) } else { format!("{period} {}", self.report_name) }
+    }
+
+    /// What the appendix says when it lists only the `listed` most severe of `total` problems.
+    pub fn problems_not_all_listed(&self, listed: usize, total: usize) -> String {
+        if self.lang == "en" {
+            format!(
+                "The {listed} most severe of {total} problems are listed below; tables.xlsx has all of them (sheet “{}”). The count of each check:",
+                self.problems_heading
+            )
+        } else {
+            format!("共 {total} 个问题，下面列出最严重的 {listed} 个；全部问题见 tables.xlsx 的“{}”工作表。各检查项的问题数：", self.problems_heading)
+        }
     }
 
     /// The narrative lead: how many targets are fine, and which falls furthest behind.

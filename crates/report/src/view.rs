@@ -60,8 +60,47 @@ pub struct View {
     pub indicators: Vec<IndicatorSection>,
     pub standards: Vec<StandardRow>,
     pub sources: Vec<SourceInfo>,
+    /// The data-quality appendix: at most [`PROBLEMS_LISTED`] problems, the most severe first.
     pub problems: Vec<ProblemInfo>,
+    /// When some problems are not listed: what the reader is told, and the count of each check.
+    pub problems_note: String,
+    pub problem_counts: Vec<ProblemCount>,
     pub n_entities: usize,
+}
+
+/// How many problems of one check (the message up to its first colon) at one level.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProblemCount {
+    pub level: String,
+    pub check: String,
+    pub count: usize,
+}
+
+/// The most problems the report's appendix lists; `tables.xlsx` has them all.
+pub const PROBLEMS_LISTED: usize = 200;
+
+/// The appendix of `problems`: the first [`PROBLEMS_LISTED`] by severity (errors, then
+/// warnings, then the rest, each in their order), and when that is not all of them, a note
+/// and the count of each check.
+pub fn problem_listing(problems: &[ProblemInfo], t: &Labels) -> (Vec<ProblemInfo>, String, Vec<ProblemCount>) {
+    let severity = |level: &str| match level {
+        "error" => 0,
+        "warn" | "warning" => 1,
+        _ => 2,
+    };
+    let mut listed: Vec<&ProblemInfo> = problems.iter().collect();
+    listed.sort_by_key(|p| severity(&p.level));
+    let listed: Vec<ProblemInfo> = listed.into_iter().take(PROBLEMS_LISTED).cloned().collect();
+    if listed.len() == problems.len() {
+        return (listed, String::new(), Vec::new());
+    }
+    let mut counts: BTreeMap<(usize, &str, &str), usize> = BTreeMap::new();
+    for p in problems {
+        let check = p.message.split_once(':').map_or(p.message.as_str(), |(check, _)| check);
+        *counts.entry((severity(&p.level), p.level.as_str(), check)).or_default() += 1;
+    }
+    let counts = counts.into_iter().map(|((_, level, check), count)| ProblemCount { level: level.to_string(), check: check.to_string(), count }).collect();
+    (listed, t.problems_not_all_listed(PROBLEMS_LISTED, problems.len()), counts)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -532,6 +571,7 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
         HeadlineFigure { label: t.alerts.to_string(), value: alerts.len().to_string() },
         HeadlineFigure { label: t.entities_covered.to_string(), value: covered.len().to_string() },
     ];
+    let (problems, problems_note, problem_counts) = problem_listing(input.problems, &t);
     Ok(View {
         lang: t.lang,
         title: t.title(&input.period.to_string()),
@@ -546,8 +586,11 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
         indicators: sections.into_values().collect(),
         standards,
         sources: input.sources.to_vec(),
-        problems: input.problems.to_vec(),
+        problems,
+        problems_note,
+        problem_counts,
         n_entities: covered.len(),
         t,
     })
 }
+
