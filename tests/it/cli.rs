@@ -419,6 +419,9 @@ fn the_full_report_stops_at_the_deepest_level_and_summaries_keep_every_followed_
     let report = std::fs::read_to_string(&report_path).unwrap();
     // 织里镇 is a town with targets; 迁安市 a county.
     assert!(report.contains("织里镇") && report.contains("迁安市"), "both levels are in the report by default");
+    assert!(!report.contains("<section id=\"below\">"), "nothing is below when every level is listed");
+    let targets = report.split("<section id=\"targets\">").nth(1).and_then(|rest| rest.split("</section>").next()).unwrap();
+    let town_targets = targets.matches("<tr data-entity=\"330502100\"").count();
     let zhejiang = body_of("fgw_zhejiang.example.gov.cn");
     assert!(zhejiang.contains("织里镇"), "{zhejiang}");
 
@@ -430,6 +433,14 @@ fn the_full_report_stops_at_the_deepest_level_and_summaries_keep_every_followed_
     let report = std::fs::read_to_string(&report_path).unwrap();
     assert!(!report.contains("织里镇"), "towns are below the deepest level");
     assert!(report.contains("迁安市") && report.contains("浙江省27个小城市培育试点镇"), "counties and groups stay");
+    // The towns' targets are counted by status under their county (吴兴区 for 织里镇, its one town with targets).
+    let below = report.split("<section id=\"below\">").nth(1).and_then(|rest| rest.split("</section>").next()).expect("a section of the targets below");
+    let row = below.split("<tr data-entity=\"330502\">").nth(1).and_then(|rest| rest.split("</tr>").next()).expect("a row for 吴兴区");
+    let total = format!("<td data-label=\"目标数\" class=\"n\">{town_targets}</td>");
+    assert!(town_targets > 0 && row.contains(&total), "{total} expected in {row}");
+    let by_status: usize = row.split("class=\"n st-").skip(1).filter_map(|cell| cell.split('>').nth(1)?.split('<').next()?.parse::<usize>().ok()).sum();
+    assert_eq!(by_status, town_targets, "{row}");
+    assert!(row.contains("吴兴区"), "{row}");
     let tables = std::fs::read(project.path("reports/out/2023/tables.xlsx")).unwrap();
     let mut workbook = calamine::Xlsx::new(std::io::Cursor::new(tables)).unwrap();
     use calamine::Reader;

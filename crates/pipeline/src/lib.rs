@@ -343,13 +343,20 @@ fn report_metrics(observations: &DataFrame, config: &Config, period: Period) -> 
     Ok((metrics, assessed.series_rows))
 }
 
-/// The view of the full report: every entity, or those down to `report.deepest_level`.
-fn full_report_view(config: &Config, input: &ReportInput<'_>, by_entity: &report::ByEntity) -> Result<report::View, PipelineError> {
+/// The view of the full report, and the frames it shows when they are not all of `input`'s:
+/// every entity, or those down to `report.deepest_level` with the targets below them counted
+/// by status under each.
+fn full_report(config: &Config, input: &ReportInput<'_>, by_entity: &report::ByEntity) -> Result<(report::View, Option<report::Frames>), PipelineError> {
     let labels = report::labels_for(config.language.code());
-    Ok(match config.report_entities() {
-        Some(shown) => report::build_view(&by_entity.frames_of(&shown)?.input(input), labels, None)?,
-        None => report::build_view(input, labels, None)?,
-    })
+    match config.report_entities() {
+        None => Ok((report::build_view(input, labels, None)?, None)),
+        Some(shown) => {
+            let frames = by_entity.frames_of(&shown)?;
+            let mut view = report::build_view(&frames.input(input), labels, None)?;
+            view.below = report::targets_below(input.targets, &config.catalogue, &shown, &view.t)?;
+            Ok((view, Some(frames)))
+        }
+    }
 }
 
 /// What the report stage reads: the metrics of a period with the catalogue, sources and problems.
@@ -504,7 +511,7 @@ pub fn preview(config: &Config, period: Option<Period>, address: &str, now: chro
     let by_entity = report::ByEntity::new(&input)?;
     let labels = report::labels_for(recipient.language.code());
     let attachment = if config.delivery.report_base_url.is_none() {
-        let full = full_report_view(config, &input, &by_entity)?;
+        let (full, _) = full_report(config, &input, &by_entity)?;
         Some(renderer.report_html(&full)?).filter(|html| attaches(config, html))
     } else {
         None
@@ -767,9 +774,8 @@ fn run_inner(
     let renderer = Renderer::new()?;
     let input = report_input(config, &metrics, &source_rows, &problem_rows);
     let by_entity = report::ByEntity::new(&input)?;
-    let full_frames = config.report_entities().map(|shown| by_entity.frames_of(&shown)).transpose()?;
+    let (full_view, full_frames) = full_report(config, &input, &by_entity)?;
     let full_input = full_frames.as_ref().map_or(input, |frames| frames.input(&input));
-    let full_view = report::build_view(&full_input, report::labels_for(config.language.code()), None)?;
     let html = renderer.report_html(&full_view)?;
     let report_path = {
         let span = info_span!("render", template = "report.html", targets = full_view.targets.len(), bytes = html.len());

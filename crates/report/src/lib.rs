@@ -19,7 +19,7 @@ use polars::prelude::PolarsError;
 
 pub use by_entity::{ByEntity, Frames};
 pub use labels::{Labels, status_label};
-pub use view::{PROBLEMS_LISTED, ProblemCount, ProblemInfo, ReportInput, SourceInfo, View, build_view, format_number, problem_listing};
+pub use view::{BelowRow, PROBLEMS_LISTED, ProblemCount, ProblemInfo, ReportInput, STATUS_ORDER, SourceInfo, View, build_view, format_number, problem_listing, targets_below};
 pub use xlsx::{sheet_names, tables_xlsx};
 
 #[derive(Debug, thiserror::Error)]

@@ -65,7 +65,78 @@ pub struct View {
     /// When some problems are not listed: what the reader is told, and the count of each check.
     pub problems_note: String,
     pub problem_counts: Vec<ProblemCount>,
+    /// When the report stops at a level: the targets below it, counted by status under each
+    /// listed entity (see [`targets_below`]); empty otherwise.
+    pub below: Vec<BelowRow>,
+    /// The statuses in the order of `BelowRow::counts`, with their labels (the table's header).
+    pub below_statuses: Vec<StatusCount>,
     pub n_entities: usize,
+}
+
+/// The targets of the entities under a listed entity that the report does not list, by status.
+#[derive(Debug, Clone, Serialize)]
+pub struct BelowRow {
+    pub entity: String,
+    pub entity_name: String,
+    pub total: usize,
+    /// One count per status, in the order of [`STATUS_ORDER`].
+    pub counts: Vec<StatusCount>,
+}
+
+/// A zero count of each status, in [`STATUS_ORDER`], with its label.
+fn zero_counts(t: &Labels) -> Vec<StatusCount> {
+    STATUS_ORDER.iter().map(|s| StatusCount { status: s.to_string(), label: status_label(s, t).to_string(), count: 0 }).collect()
+}
+
+/// The statuses from best to worst, then no data.
+pub const STATUS_ORDER: [&str; 6] = ["achieved", "on_track", "moderate", "insufficient", "moving_away", "insufficient_data"];
+
+/// The targets of entities not in `shown`, counted by status under their nearest ancestor
+/// in `shown` (following parents in the catalogue); the rows in the order of the listed
+/// entities' codes. Targets with no listed ancestor are not counted.
+pub fn targets_below(targets: &DataFrame, catalogue: &Catalogue, shown: &BTreeSet<String>, t: &Labels) -> Result<Vec<BelowRow>, ReportError> {
+    // Each hidden entity's nearest listed ancestor: a walk up the catalogue, once per entity.
+    let ancestor_of = |code: &str| {
+        let mut parent = catalogue.entities.get(code).and_then(|e| e.parent.as_deref());
+        while let Some(p) = parent {
+            if shown.contains(p) {
+                return Some(p.to_string());
+            }
+            parent = catalogue.entities.get(p).and_then(|e| e.parent.as_deref());
+        }
+        None
+    };
+    let (hidden, ancestors): (Vec<&str>, Vec<String>) =
+        catalogue.entities.keys().filter(|code| !shown.contains(*code)).filter_map(|code| ancestor_of(code).map(|a| (code.as_str(), a))).unzip();
+    let mapping = df!["_b_entity" => hidden, "_b_ancestor" => ancestors].map_err(ReportError::frame("targets below"))?;
+    let counted = targets
+        .clone()
+        .lazy()
+        .select([col("entity"), col("status")])
+        .join(mapping.lazy(), [col("entity")], [col("_b_entity")], JoinArgs::new(JoinType::Inner))
+        .group_by([col("_b_ancestor"), col("status")])
+        .agg([len().alias("_b_count")])
+        .sort(["_b_ancestor", "status"], SortMultipleOptions::default())
+        .collect()
+        .map_err(ReportError::frame("targets below"))?;
+    let frame = Frame(&counted);
+    let (ancestors, statuses, counts) = (frame.text("_b_ancestor")?, frame.text("status")?, frame.number("_b_count")?);
+    let mut rows: Vec<BelowRow> = Vec::new();
+    for (i, ancestor) in ancestors.into_iter().enumerate() {
+        let Some(ancestor) = ancestor else { continue };
+        if rows.last().is_none_or(|row| row.entity != ancestor) {
+            let entity_name = catalogue.entities.get(&ancestor).map_or_else(|| ancestor.clone(), |e| e.name.clone());
+            let counts = zero_counts(t);
+            rows.push(BelowRow { entity: ancestor, entity_name, total: 0, counts });
+        }
+        let row = rows.last_mut().expect("pushed above");
+        let count = counts[i].unwrap_or(0.0) as usize;
+        let status = statuses[i].as_deref().unwrap_or("insufficient_data");
+        let slot = STATUS_ORDER.iter().position(|s| *s == status).unwrap_or(STATUS_ORDER.len() - 1);
+        row.counts[slot].count += count;
+        row.total += count;
+    }
+    Ok(rows)
 }
 
 /// How many problems of one check (the message up to its first colon) at one level.
@@ -514,8 +585,7 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
     for row in &target_rows {
         *counts.entry(row.status.as_str()).or_default() += 1;
     }
-    let order = ["achieved", "on_track", "moderate", "insufficient", "moving_away", "insufficient_data"];
-    let status_counts: Vec<StatusCount> = order
+    let status_counts: Vec<StatusCount> = STATUS_ORDER
         .iter()
         .filter_map(|s| counts.get(s).map(|c| StatusCount { status: s.to_string(), label: status_label(s, &t).to_string(), count: *c }))
         .collect();
@@ -589,6 +659,8 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
         problems,
         problems_note,
         problem_counts,
+        below: Vec::new(),
+        below_statuses: zero_counts(&t),
         n_entities: covered.len(),
         t,
     })
