@@ -330,6 +330,7 @@ fn report_metrics(observations: &DataFrame, config: &Config, period: Period) -> 
             .select([col(ENTITY), col(INDICATOR), col(PERIOD), col(FREQ), col(VALUE), col(END_MONTH)])
             .join(charted.clone().lazy(), [col(ENTITY), col(INDICATOR)], [col("_c_entity"), col("_c_indicator")], JoinArgs::new(JoinType::Inner))
             .collect()
+            .and_then(transform::own_strings)
             .map_err(polars_stage("charted series"))?;
         kept.push(rows.lazy());
         Ok::<(), PipelineError>(())

@@ -263,7 +263,8 @@ pub(crate) fn any_of(column: &str, values: &[&str]) -> Expr {
 /// [`compute`] one indicator at a time: every measure of a series depends only on series of
 /// the same indicator (and 两率差 on its pair), so each part's series frame is handed to `each`
 /// and dropped, and memory holds one indicator's measures at a time. The latest values, targets,
-/// findings and standards are gathered whole.
+/// findings and standards are gathered whole (their string columns copied out of the part's, so
+/// that no part's series stays in memory through them).
 pub fn compute_by_indicator<E: From<TransformError>>(
     observations: &DataFrame,
     catalogue: &Catalogue,
@@ -292,12 +293,14 @@ pub fn compute_by_indicator<E: From<TransformError>>(
         };
         {
             let _step = step("latest values");
-            latest.push(series::latest(series.clone().lazy()).and_then(LazyFrame::collect).map_err(polars_error("latest values"))?.lazy());
+            let part_latest = series::latest(series.clone().lazy()).and_then(LazyFrame::collect).and_then(own_strings);
+            latest.push(part_latest.map_err(polars_error("latest values"))?.lazy());
         }
         {
             let _step = step("targets");
             let assessed = targets::assess(series.clone().lazy(), catalogue, settings, (!whole).then_some(&codes[..]))
                 .and_then(LazyFrame::collect)
+                .and_then(own_strings)
                 .map_err(polars_error("targets"))?;
             targets.push(assessed.lazy());
         }
@@ -400,4 +403,24 @@ pub fn latest_period(observations: &DataFrame) -> Option<Period> {
             Period::from_parts(frequency, year.get(i)?, sub.get(i)?)
         })
         .max()
+}
+
+/// `frame` with each string column copied into buffers of its own. A filter, join or gather of a
+/// string column shares the buffers of the column it came from, so a few rows kept from a large
+/// frame would keep all of that frame's strings in memory.
+pub fn own_strings(frame: DataFrame) -> PolarsResult<DataFrame> {
+    // The other columns are shared (cloning a column clones a reference).
+    let height = frame.height();
+    let columns = frame
+        .columns()
+        .iter()
+        .map(|column| match column.dtype() {
+            DataType::String => {
+                let name = column.name().clone();
+                column.str().map(|values| values.iter().collect::<StringChunked>().with_name(name).into_column())
+            }
+            _ => Ok(column.clone()),
+        })
+        .collect::<PolarsResult<Vec<Column>>>()?;
+    DataFrame::new(height, columns)
 }
