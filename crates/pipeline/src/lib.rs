@@ -387,7 +387,7 @@ fn compose_for(
     renderer: &Renderer,
     recipient: &config::Recipient,
     report_link: &str,
-    attachment: Option<&str>,
+    attachment: Option<&report::Attachment>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<report::Email, PipelineError> {
     let frames = debug_span!("summary step", step = "rows").in_scope(|| by_entity.frames_of(followed))?;
@@ -405,7 +405,7 @@ fn compose_for(
             view: &view,
             report_link,
             identity: &format!("{}/{}", input.period, recipient.address),
-            attachment: attachment.map(|html| ("index.html", html)),
+            attachment,
             date: now.into(),
         },
     )?)
@@ -520,7 +520,8 @@ pub fn preview(config: &Config, period: Option<Period>, address: &str, now: chro
     let report_path = config.output.report_dir.join(period.to_string()).join("index.html");
     let link = report_link(config, period, &labels, attachment.is_some(), &report_path);
     let followed = config.entities_followed_by(recipient);
-    let email = compose_for(config, &input, &by_entity, &followed, &renderer, recipient, &link, attachment.as_deref(), now)?;
+    let attachment = attachment.map(|html| report::Attachment::html("index.html", &html)).transpose()?;
+    let email = compose_for(config, &input, &by_entity, &followed, &renderer, recipient, &link, attachment.as_ref(), now)?;
     let folder = config.output.report_dir.parent().map_or_else(|| std::path::PathBuf::from("preview"), |p| p.join("preview"));
     let stem = format!("{period}__{}", report::address_stem(&recipient.address));
     let eml = report::write_output(&folder.join(format!("{stem}.eml")), &email.message.formatted())?;
@@ -793,7 +794,7 @@ fn run_inner(
     hooks.enter("deliver", stage)?;
     let clock = Clock::start();
     let mailer = mailer(config)?;
-    let attach = attaches(config, &html).then_some(html.as_str());
+    let attach = attaches(config, &html).then(|| report::Attachment::html("index.html", &html)).transpose()?;
     if attach.is_none() && config.delivery.report_base_url.is_none() {
         let message = format!(
             "the report ({:.1} MB) is over delivery.max_attachment_mb ({:.1}): emails say where it is kept instead; set delivery.report_base_url to link it",
@@ -854,7 +855,7 @@ fn run_inner(
                 let _entered = debug_span!(parent: &run_span, "summary", recipient = %recipient.address).entered();
                 let link = report_link(config, period, &report::labels_for(recipient.language.code()), attach.is_some(), &report_path);
                 let followed = Config::followed_in(&tree, recipient);
-                compose_for(config, &input, &by_entity, &followed, &renderer, recipient, &link, attach, request.now)
+                compose_for(config, &input, &by_entity, &followed, &renderer, recipient, &link, attach.as_ref(), request.now)
             })
             .collect();
         // Delivered one by one: the ledger records each hand-over before it happens.

@@ -2,48 +2,39 @@
 //! recipient's, or the full report cut at a level) reads only their rows.
 
 use std::collections::{BTreeSet, HashMap};
-use std::ops::Range;
 
 use polars::prelude::*;
 
 use crate::ReportError;
 use crate::view::ReportInput;
 
-/// Position in the frame before it was sorted by entity: views keep the frames' own order.
-const ORDER: &str = "_order";
-
-/// One frame sorted by entity, with each entity's run of rows.
+/// One frame with the positions of each entity's rows, in the frame's order.
 struct Runs {
     frame: DataFrame,
-    runs: HashMap<String, Range<usize>>,
+    rows: HashMap<String, Vec<IdxSize>>,
 }
 
 impl Runs {
     fn new(frame: &DataFrame, name: &'static str) -> Result<Runs, ReportError> {
-        let sorted = frame
-            .clone()
-            .lazy()
-            .with_row_index(ORDER, None)
-            .sort(["entity"], SortMultipleOptions::default().with_maintain_order(true))
-            .collect()
-            .map_err(ReportError::frame(name))?;
-        let entities = sorted.column("entity").and_then(|c| c.str().cloned()).map_err(ReportError::frame(name))?;
-        let mut runs: HashMap<String, Range<usize>> = HashMap::new();
+        let entities = frame.column("entity").and_then(|c| c.str().cloned()).map_err(ReportError::frame(name))?;
+        let mut rows: HashMap<String, Vec<IdxSize>> = HashMap::new();
         for (i, entity) in entities.iter().enumerate() {
             let Some(entity) = entity else { continue };
-            runs.entry(entity.to_string()).and_modify(|run| run.end = i + 1).or_insert(i..i + 1);
+            match rows.get_mut(entity) {
+                Some(positions) => positions.push(i as IdxSize),
+                None => {
+                    rows.insert(entity.to_string(), vec![i as IdxSize]);
+                }
+            }
         }
-        Ok(Runs { frame: sorted, runs })
+        Ok(Runs { frame: frame.clone(), rows })
     }
 
-    /// The rows of `entities`, in the frame's own order.
+    /// The rows of `entities`, in the frame's own order: one gather, whatever the frame's size.
     fn rows_of(&self, entities: &BTreeSet<String>, name: &'static str) -> Result<DataFrame, ReportError> {
-        let mut picked = self.frame.clear();
-        for run in entities.iter().filter_map(|e| self.runs.get(e)) {
-            picked.vstack_mut(&self.frame.slice(run.start as i64, run.len())).map_err(ReportError::frame(name))?;
-        }
-        picked.sort_in_place([ORDER], SortMultipleOptions::default()).map_err(ReportError::frame(name))?;
-        picked.drop(ORDER).map_err(ReportError::frame(name))
+        let mut positions: Vec<IdxSize> = entities.iter().filter_map(|e| self.rows.get(e)).flatten().copied().collect();
+        positions.sort_unstable();
+        self.frame.take(&IdxCa::from_vec("_rows".into(), positions)).map_err(ReportError::frame(name))
     }
 }
 
