@@ -613,3 +613,62 @@ fn the_vectorised_contract_reader_agrees_with_the_row_reader_on_every_kind_of_ro
         assert_eq!(messages(&fast), messages(&slow));
     }
 }
+
+#[test]
+fn a_contract_file_checked_in_parts_gives_what_it_gives_checked_whole_in_csv_and_parquet() {
+    let catalogue = contract::Catalogue::load(
+        contract::SourceText { path: "entities.csv", text: "code,name,level,parent\nCN,全国,nation,\n33,浙江省,province,CN\n11,北京市,province,CN\n" },
+        contract::SourceText {
+            path: "indicators.csv",
+            text: "code,name,unit,kind,accumulation,direction,decimals\ngdp,地区生产总值,亿元,flow,,up,1\nurban_rate,城镇化率,%,rate,,up,2\n",
+        },
+        contract::SourceText { path: "targets.csv", text: "entity,indicator,comparator,target,deadline\n" },
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("obs.csv");
+    // Good rows, bad rows, a period met again in later parts and a key given twice eight rows apart.
+    std::fs::write(
+        &csv,
+        "entity,indicator,period,value,unit\n\
+         33,gdp,2023,82553,亿元\n\
+         11,gdp,2022,41610.9,亿元\n\
+         CN,gdp,2023,,\n\
+         44,gdp,2023,135673,亿元\n\
+         33,urban_rate,2023,174.2,%\n\
+         33,gdp,2022,abc,亿元\n\
+         CN,gdp,2022,1200,亿元\n\
+         33,urban_rate,2022,70.1,%\n\
+         11,gdp,2022,41611.0,亿元\n\
+         11,urban_rate,2023,87.8,%\n",
+    )
+    .unwrap();
+    let parquet = dir.path().join("obs.parquet");
+    let mut frame = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(csv.clone()))
+        .unwrap()
+        .finish()
+        .unwrap();
+    ParquetWriter::new(std::fs::File::create(&parquet).unwrap()).finish(&mut frame).unwrap();
+    for path in [&csv, &parquet] {
+        let options = ingest::CsvOptions { name: "obs", path, gb18030: false, max_bad_row_share: 1.0 };
+        let whole = ingest::read_csv_source(&options, &catalogue).unwrap();
+        let messages = |batch: &ingest::SourceBatch| batch.issues.iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(whole.vectorised_rows, 5, "{}: {:?}", path.display(), whole.frame);
+        assert_eq!(whole.issues.len(), 4, "{:#?}", messages(&whole));
+        assert!(messages(&whole).contains(&format!("{}:10: field `period`: duplicated key 11,gdp,2022: first given on line 3", path.display())), "{:#?}", messages(&whole));
+        for part_rows in [1, 2, 3, 4, 9, 10, 11] {
+            let parts = ingest::read_csv_source_in_parts(&options, &catalogue, part_rows).unwrap();
+            assert!(parts.frame.equals_missing(&whole.frame), "{} in parts of {part_rows}: {:?}", path.display(), parts.frame);
+            assert_eq!(messages(&parts), messages(&whole), "{} in parts of {part_rows}", path.display());
+            assert_eq!((parts.vectorised_rows, parts.rows_read), (whole.vectorised_rows, whole.rows_read));
+        }
+    }
+    // A header alone: no rows, nothing set aside, in any size of part.
+    std::fs::write(&csv, "entity,indicator,period,value\n").unwrap();
+    let options = ingest::CsvOptions { name: "obs", path: &csv, gb18030: false, max_bad_row_share: 1.0 };
+    let empty = ingest::read_csv_source_in_parts(&options, &catalogue, 3).unwrap();
+    assert_eq!((empty.frame.height(), empty.issues.len(), empty.rows_read), (0, 0, 0));
+}

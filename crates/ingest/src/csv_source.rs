@@ -25,12 +25,18 @@ pub struct CsvOptions<'a> {
 /// Bad rows are returned as issues, not dropped silently; [`SourceBatch::over_limit`] tells
 /// whether their share fails the whole source.
 pub fn read_csv_source(options: &CsvOptions<'_>, catalogue: &Catalogue) -> Result<SourceBatch, IngestError> {
+    read_csv_source_in_parts(options, catalogue, crate::fast_contract::PART_ROWS)
+}
+
+/// [`read_csv_source`], checking `part_rows` rows of a contract file at once on the vectorised
+/// path (the result does not depend on it; memory does).
+pub fn read_csv_source_in_parts(options: &CsvOptions<'_>, catalogue: &Catalogue, part_rows: usize) -> Result<SourceBatch, IngestError> {
     let path_text = options.path.display().to_string();
     let source_name = options.name.to_string();
     let raw = std::fs::read(options.path).map_err(|error| IngestError::Read { source_name: source_name.clone(), path: path_text.clone(), error })?;
     let parquet = crate::is_parquet(options.path);
     if !options.gb18030
-        && let Some(fast) = crate::fast_contract::read(&raw, parquet, catalogue).map_err(IngestError::vectorised(&source_name, &path_text))?
+        && let Some(fast) = crate::fast_contract::read(&raw, parquet, catalogue, part_rows).map_err(IngestError::vectorised(&source_name, &path_text))?
     {
         let mut checker = Checker::new(&source_name, &path_text, catalogue);
         let line_of = |line: u64| if line <= 1 { line } else { fast.suspect_lines.get(line as usize - 2).copied().unwrap_or(line) };

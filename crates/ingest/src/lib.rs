@@ -10,7 +10,8 @@ mod reader_source;
 mod warehouse;
 
 pub use catalogue_files::{CatalogueFiles, load_catalogue};
-pub use csv_source::{CsvOptions, read_csv_source};
+pub use csv_source::{CsvOptions, read_csv_source, read_csv_source_in_parts};
+pub use fast_contract::PART_ROWS;
 pub use reader_source::{FetchSettings, Location, ReaderOptions, read_reader_source};
 pub use warehouse::{QUARANTINE_HEADER, Vintage, Warehouse};
 
