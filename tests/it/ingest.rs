@@ -513,6 +513,31 @@ fn source_configuration_problems_are_reported_together_each_by_name() {
     }
 }
 
+/// The catalogue of the contract-reader tests: the nation, two provinces, GDP and the urbanization rate.
+fn two_provinces() -> contract::Catalogue {
+    contract::Catalogue::load(
+        contract::SourceText { path: "entities.csv", text: "code,name,level,parent\nCN,全国,nation,\n33,浙江省,province,CN\n11,北京市,province,CN\n" },
+        contract::SourceText {
+            path: "indicators.csv",
+            text: "code,name,unit,kind,accumulation,direction,decimals\ngdp,地区生产总值,亿元,flow,,up,1\nurban_rate,城镇化率,%,rate,,up,2\n",
+        },
+        contract::SourceText { path: "targets.csv", text: "entity,indicator,comparator,target,deadline\n" },
+    )
+    .unwrap()
+}
+
+/// `csv` (every column read as text) written as the Parquet file `parquet`.
+fn write_as_parquet(csv: &std::path::Path, parquet: &std::path::Path) {
+    let mut frame = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(csv.to_path_buf()))
+        .unwrap()
+        .finish()
+        .unwrap();
+    ParquetWriter::new(std::fs::File::create(parquet).unwrap()).finish(&mut frame).unwrap();
+}
+
 /// Reads `path` (a contract file) through the vectorised path, and the same rows row by row: a
 /// copy in GB18030 (which turns the vectorised path off) under the same name in `row_dir`.
 fn read_both_ways(catalogue: &contract::Catalogue, path: &std::path::Path, row_dir: &std::path::Path) -> (ingest::SourceBatch, ingest::SourceBatch) {
@@ -536,15 +561,7 @@ fn sorted_rows(frame: &DataFrame) -> Vec<String> {
 
 #[test]
 fn the_vectorised_contract_reader_agrees_with_the_row_reader_on_every_kind_of_row_in_csv_and_parquet() {
-    let catalogue = contract::Catalogue::load(
-        contract::SourceText { path: "entities.csv", text: "code,name,level,parent\nCN,全国,nation,\n33,浙江省,province,CN\n11,北京市,province,CN\n" },
-        contract::SourceText {
-            path: "indicators.csv",
-            text: "code,name,unit,kind,accumulation,direction,decimals\ngdp,地区生产总值,亿元,flow,,up,1\nurban_rate,城镇化率,%,rate,,up,2\n",
-        },
-        contract::SourceText { path: "targets.csv", text: "entity,indicator,comparator,target,deadline\n" },
-    )
-    .unwrap();
+    let catalogue = two_provinces();
     let dir = tempfile::tempdir().unwrap();
     let row_dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("obs.csv");
@@ -589,14 +606,7 @@ fn the_vectorised_contract_reader_agrees_with_the_row_reader_on_every_kind_of_ro
 
     // The same rows as Parquet: the same issues (a row N reported as line N + 1), the same frame.
     let parquet = dir.path().join("obs.parquet");
-    let mut frame = CsvReadOptions::default()
-        .with_has_header(true)
-        .with_infer_schema_length(Some(0))
-        .try_into_reader_with_file_path(Some(csv.clone()))
-        .unwrap()
-        .finish()
-        .unwrap();
-    ParquetWriter::new(std::fs::File::create(&parquet).unwrap()).finish(&mut frame).unwrap();
+    write_as_parquet(&csv, &parquet);
     let fast_parquet = ingest::read_csv_source(&ingest::CsvOptions { name: "obs", path: &parquet, gb18030: false, max_bad_row_share: 1.0 }, &catalogue).unwrap();
     assert_eq!(fast_parquet.vectorised_rows, 4);
     let relocated = messages(&fast_parquet).iter().map(|m| m.replace("obs.parquet", "obs.csv")).collect::<Vec<_>>();
@@ -616,15 +626,7 @@ fn the_vectorised_contract_reader_agrees_with_the_row_reader_on_every_kind_of_ro
 
 #[test]
 fn a_contract_file_checked_in_parts_gives_what_it_gives_checked_whole_in_csv_and_parquet() {
-    let catalogue = contract::Catalogue::load(
-        contract::SourceText { path: "entities.csv", text: "code,name,level,parent\nCN,全国,nation,\n33,浙江省,province,CN\n11,北京市,province,CN\n" },
-        contract::SourceText {
-            path: "indicators.csv",
-            text: "code,name,unit,kind,accumulation,direction,decimals\ngdp,地区生产总值,亿元,flow,,up,1\nurban_rate,城镇化率,%,rate,,up,2\n",
-        },
-        contract::SourceText { path: "targets.csv", text: "entity,indicator,comparator,target,deadline\n" },
-    )
-    .unwrap();
+    let catalogue = two_provinces();
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("obs.csv");
     // Good rows, bad rows, a period met again in later parts and a key given twice eight rows apart.
@@ -644,14 +646,7 @@ fn a_contract_file_checked_in_parts_gives_what_it_gives_checked_whole_in_csv_and
     )
     .unwrap();
     let parquet = dir.path().join("obs.parquet");
-    let mut frame = CsvReadOptions::default()
-        .with_has_header(true)
-        .with_infer_schema_length(Some(0))
-        .try_into_reader_with_file_path(Some(csv.clone()))
-        .unwrap()
-        .finish()
-        .unwrap();
-    ParquetWriter::new(std::fs::File::create(&parquet).unwrap()).finish(&mut frame).unwrap();
+    write_as_parquet(&csv, &parquet);
     for path in [&csv, &parquet] {
         let options = ingest::CsvOptions { name: "obs", path, gb18030: false, max_bad_row_share: 1.0 };
         let whole = ingest::read_csv_source(&options, &catalogue).unwrap();
