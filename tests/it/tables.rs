@@ -77,11 +77,14 @@ fn a_long_appendix_lists_the_most_severe_and_counts_each_check() {
     let (listed, note, counts) = report::problem_listing(&problems, &report::labels_for("en"));
     assert_eq!(listed.len(), report::PROBLEMS_LISTED);
     assert_eq!(listed[0].message, "revision: case 0");
-    assert!(listed[1..11].iter().all(|p| p.level == "warn"));
+    assert!(listed[1..11].iter().all(|p| p.level == "warning"));
     assert_eq!(listed[11].message, "outlier: case 0");
     assert!(note.contains("200") && note.contains("311") && note.contains("tables.xlsx"), "{note}");
     let count = |level: &str, check: &str, count: usize| report::ProblemCount { level: level.into(), check: check.into(), count };
-    assert_eq!(counts, vec![count("error", "revision", 1), count("warn", "freshness", 10), count("info", "outlier", 300)]);
-    let (_, zh, _) = report::problem_listing(&problems, &report::labels_for("zh-CN"));
+    assert_eq!(counts, vec![count("error", "revision", 1), count("warning", "freshness", 10), count("note", "outlier", 300)]);
+    let (zh_listed, zh, zh_counts) = report::problem_listing(&problems, &report::labels_for("zh-CN"));
     assert!(zh.contains("311") && zh.contains("数据质量附录"), "{zh}");
+    // Levels in the report's language.
+    assert_eq!((zh_listed[0].level.as_str(), zh_listed[1].level.as_str(), zh_listed[11].level.as_str()), ("错误", "警告", "提示"));
+    assert_eq!(zh_counts, vec![count("错误", "revision", 1), count("警告", "freshness", 10), count("提示", "outlier", 300)]);
 }

@@ -57,6 +57,9 @@ pub struct Labels {
     pub insufficient: &'static str,
     pub moving_away: &'static str,
     pub insufficient_data: &'static str,
+    pub level_error: &'static str,
+    pub level_warn: &'static str,
+    pub level_info: &'static str,
     pub full_report: &'static str,
     pub greeting: &'static str,
     pub your_entities: &'static str,
@@ -129,6 +132,9 @@ impl Labels {
             insufficient: "进度不足",
             moving_away: "背离目标",
             insufficient_data: "数据不足",
+            level_error: "错误",
+            level_warn: "警告",
+            level_info: "提示",
             full_report: "完整报告",
             greeting: "您好",
             your_entities: "您关注的地区",
@@ -200,6 +206,9 @@ impl Labels {
             insufficient: "Insufficient progress",
             moving_away: "Moving away",
             insufficient_data: "Insufficient data",
+            level_error: "error",
+            level_warn: "warning",
+            level_info: "note",
             full_report: "Full report",
             greeting: "Hello",
             your_entities: "Regions you follow",
@@ -260,5 +269,15 @@ pub fn status_label<'a>(status: &str, t: &'a Labels) -> &'a str {
         "insufficient" => t.insufficient,
         "moving_away" => t.moving_away,
         _ => t.insufficient_data,
+    }
+}
+
+/// The words for a problem's level (`error`, `warn`, `info`); another level is shown as it is.
+pub fn level_label<'a>(level: &'a str, t: &'a Labels) -> &'a str {
+    match level {
+        "error" => t.level_error,
+        "warn" | "warning" => t.level_warn,
+        "info" => t.level_info,
+        other => other,
     }
 }

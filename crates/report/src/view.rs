@@ -151,8 +151,8 @@ pub struct ProblemCount {
 pub const PROBLEMS_LISTED: usize = 200;
 
 /// The appendix of `problems`: the first [`PROBLEMS_LISTED`] by severity (errors, then
-/// warnings, then the rest, each in their order), and when that is not all of them, a note
-/// and the count of each check.
+/// warnings, then the rest, each in their order; levels in the report's language), and when that
+/// is not all of them, a note and the count of each check.
 pub fn problem_listing(problems: &[ProblemInfo], t: &Labels) -> (Vec<ProblemInfo>, String, Vec<ProblemCount>) {
     let severity = |level: &str| match level {
         "error" => 0,
@@ -161,7 +161,11 @@ pub fn problem_listing(problems: &[ProblemInfo], t: &Labels) -> (Vec<ProblemInfo
     };
     let mut listed: Vec<&ProblemInfo> = problems.iter().collect();
     listed.sort_by_key(|p| severity(&p.level));
-    let listed: Vec<ProblemInfo> = listed.into_iter().take(PROBLEMS_LISTED).cloned().collect();
+    let listed: Vec<ProblemInfo> = listed
+        .into_iter()
+        .take(PROBLEMS_LISTED)
+        .map(|p| ProblemInfo { level: crate::labels::level_label(&p.level, t).to_string(), ..p.clone() })
+        .collect();
     if listed.len() == problems.len() {
         return (listed, String::new(), Vec::new());
     }
@@ -170,7 +174,7 @@ pub fn problem_listing(problems: &[ProblemInfo], t: &Labels) -> (Vec<ProblemInfo
         let check = p.message.split_once(':').map_or(p.message.as_str(), |(check, _)| check);
         *counts.entry((severity(&p.level), p.level.as_str(), check)).or_default() += 1;
     }
-    let counts = counts.into_iter().map(|((_, level, check), count)| ProblemCount { level: level.to_string(), check: check.to_string(), count }).collect();
+    let counts = counts.into_iter().map(|((_, level, check), count)| ProblemCount { level: crate::labels::level_label(level, t).to_string(), check: check.to_string(), count }).collect();
     (listed, t.problems_not_all_listed(PROBLEMS_LISTED, problems.len()), counts)
 }
 

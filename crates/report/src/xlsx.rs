@@ -157,7 +157,7 @@ pub fn tables_xlsx(input: &ReportInput<'_>, t: &Labels) -> Result<Vec<u8>, Repor
     let rows: Vec<Vec<Cell>> = input
         .problems
         .iter()
-        .map(|p| vec![Cell::Text(p.level.clone()), Cell::Text(p.place.clone()), Cell::Text(p.message.clone())])
+        .map(|p| vec![Cell::Text(crate::labels::level_label(&p.level, t).to_string()), Cell::Text(p.place.clone()), Cell::Text(p.message.clone())])
         .collect();
     write_sheet(&mut workbook, problems_sheet, &[t.level, t.place, t.message], &rows)?;
 
