@@ -77,21 +77,36 @@ pub(crate) fn assess(series: LazyFrame, catalogue: &Catalogue, settings: &Settin
         col("value_source"),
     ]);
 
+    // The series rows the targets can use, found by an inner join with the targets' distinct
+    // keys (whose hash table is small), before they are joined onto the targets.
+    let narrowed = |rows: LazyFrame, keys: Vec<Expr>, names: &[&str]| {
+        let on: Vec<Expr> = names.iter().map(|n| col(*n)).collect();
+        let keys = targets.clone().select(keys).drop_nulls(None).unique(None, UniqueKeepStrategy::Any);
+        rows.join(keys, on.clone(), on, JoinArgs::new(JoinType::Inner))
+    };
     // The configured base period's value, where one is given.
-    let configured_base = observed.clone().select([
-        col(ENTITY).alias("_b_entity"),
-        col(INDICATOR).alias("_b_indicator"),
-        col(PERIOD).alias("_b_period"),
-        col(VALUE).alias("configured_base_value"),
-        col(END_MONTH).alias("configured_base_end_month"),
-    ]);
+    let configured_base = narrowed(
+        observed.clone().select([
+            col(ENTITY).alias("_b_entity"),
+            col(INDICATOR).alias("_b_indicator"),
+            col(PERIOD).alias("_b_period"),
+            col(VALUE).alias("configured_base_value"),
+            col(END_MONTH).alias("configured_base_end_month"),
+        ]),
+        vec![col("entity").alias("_b_entity"), col("indicator").alias("_b_indicator"), col("target_base_period").alias("_b_period")],
+        &["_b_entity", "_b_indicator", "_b_period"],
+    );
     // The parent's growth in the assessed period, for relative targets.
-    let parent_growth = series.select([
-        col(ENTITY).alias("_p_entity"),
-        col(INDICATOR).alias("_p_indicator"),
-        col(PERIOD).alias("_p_period"),
-        col(GROWTH).alias("parent_growth"),
-    ]);
+    let parent_growth = narrowed(
+        series.select([
+            col(ENTITY).alias("_p_entity"),
+            col(INDICATOR).alias("_p_indicator"),
+            col(PERIOD).alias("_p_period"),
+            col(GROWTH).alias("parent_growth"),
+        ]),
+        vec![col("parent").alias("_p_entity"), col("indicator").alias("_p_indicator")],
+        &["_p_entity", "_p_indicator"],
+    );
 
     let frame = targets
         .join(assessed, [col("target_id")], [col("target_id")], JoinArgs::new(JoinType::Left))
