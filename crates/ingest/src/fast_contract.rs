@@ -103,14 +103,10 @@ pub(crate) fn read(raw: &[u8], parquet: bool, catalogue: &Catalogue, part_rows: 
         if !usable(&names) {
             return Ok(None);
         }
-        let mut first = 0;
-        loop {
+        // At least one part, an empty one for a file without rows.
+        for first in (0..frame.height().max(1)).step_by(part_rows) {
             let Some(part) = check_part(&frame.slice(first as i64, part_rows), first, &names, &mut lookups)? else { return Ok(None) };
             parts.push(part);
-            first += part_rows;
-            if first >= frame.height() {
-                break;
-            }
         }
         Input::Parquet(frame)
     } else {
@@ -122,8 +118,7 @@ pub(crate) fn read(raw: &[u8], parquet: bool, catalogue: &Catalogue, part_rows: 
         }
         let schema: SchemaRef = Arc::new(names.iter().map(|n| Field::new(n.as_str().into(), DataType::String)).collect());
         let mut first = 0;
-        for chunk in line_chunks(body, part_rows) {
-            let lines = if chunk.is_empty() { 0 } else { count_lines(chunk) };
+        for (chunk, lines) in line_chunks(body, part_rows) {
             let frame = if lines == 0 {
                 DataFrame::empty_with_schema(&schema)
             } else {
@@ -215,18 +210,20 @@ fn usable(names: &[String]) -> bool {
         && ["entity", "indicator", "period", "value"].iter().all(|r| names.iter().any(|n| n == r))
 }
 
-/// `body` (lines without a final line end) in runs of about `rows` whole lines; at least one run.
-fn line_chunks(body: &str, rows: usize) -> Vec<&str> {
+/// `body` (lines without a final line end) in runs of at most `rows` whole lines, each with its
+/// number of lines; at least one run (of no lines when `body` is empty).
+fn line_chunks(body: &str, rows: usize) -> Vec<(&str, usize)> {
     let mut chunks = Vec::new();
     let mut rest = body;
     loop {
         match rest.match_indices('\n').nth(rows.saturating_sub(1)) {
             Some((end, _)) => {
-                chunks.push(&rest[..end]);
+                chunks.push((&rest[..end], rows));
                 rest = &rest[end + 1..];
             }
             None => {
-                chunks.push(rest);
+                let lines = if rest.is_empty() { 0 } else { rest.bytes().filter(|b| *b == b'\n').count() + 1 };
+                chunks.push((rest, lines));
                 return chunks;
             }
         }
@@ -338,11 +335,6 @@ fn plain_csv(raw: &[u8]) -> Option<&str> {
     let mut lines = text.split('\n');
     let header_commas = lines.next()?.bytes().filter(|b| *b == b',').count();
     lines.all(|line| line.bytes().filter(|b| *b == b',').count() == header_commas).then_some(text)
-}
-
-/// Lines in `text`, which has no final line end.
-fn count_lines(text: &str) -> usize {
-    text.bytes().filter(|b| *b == b'\n').count() + 1
 }
 
 impl IngestError {

@@ -135,10 +135,10 @@ fn period(m: usize) -> String {
     format!("{}-{:02}", FIRST_YEAR + (m / 12) as i32, m % 12 + 1)
 }
 
-/// Writes `observations.parquet`, `observations.csv`, `entities.csv`, `indicators.csv`,
 /// Above this many towns the generated configuration stops the full report at the counties.
 const REPORT_TOWNS_AT_MOST: usize = 5_000;
 
+/// Writes `observations.parquet`, `observations.csv`, `entities.csv`, `indicators.csv`,
 /// `targets.csv` and `townpulse.toml` (a CSV source on the Parquet file, one recipient per county,
 /// the outbox) into `out`.
 pub fn demo_data(request: &DemoDataRequest<'_>) -> Result<DemoDataOutcome, PipelineError> {

@@ -422,9 +422,13 @@ fn report_link(config: &Config, period: Period, t: &report::Labels, attached: bo
     }
 }
 
-/// Whether the report is attached to emails: no base URL links to it, and it is small enough.
-fn attaches(config: &Config, html: &str) -> bool {
-    config.delivery.report_base_url.is_none() && html.len() <= config.delivery.max_attachment_bytes
+/// The report attached to emails, encoded once for all of them: when no base URL links to it
+/// and it is small enough.
+fn attachment(config: &Config, html: &str) -> Result<Option<report::Attachment>, PipelineError> {
+    if config.delivery.report_base_url.is_some() || html.len() > config.delivery.max_attachment_bytes {
+        return Ok(None);
+    }
+    Ok(Some(report::Attachment::html("index.html", html)?))
 }
 
 /// What `ingest` did: each source's state and every problem.
@@ -511,16 +515,13 @@ pub fn preview(config: &Config, period: Option<Period>, address: &str, now: chro
     let input = report_input(config, &metrics, &[], &[]);
     let by_entity = report::ByEntity::new(&input)?;
     let labels = report::labels_for(recipient.language.code());
-    let attachment = if config.delivery.report_base_url.is_none() {
-        let (full, _) = full_report(config, &input, &by_entity)?;
-        Some(renderer.report_html(&full)?).filter(|html| attaches(config, html))
-    } else {
-        None
+    let attachment = match config.delivery.report_base_url {
+        Some(_) => None,
+        None => attachment(config, &renderer.report_html(&full_report(config, &input, &by_entity)?.0)?)?,
     };
     let report_path = config.output.report_dir.join(period.to_string()).join("index.html");
     let link = report_link(config, period, &labels, attachment.is_some(), &report_path);
     let followed = config.entities_followed_by(recipient);
-    let attachment = attachment.map(|html| report::Attachment::html("index.html", &html)).transpose()?;
     let email = compose_for(config, &input, &by_entity, &followed, &renderer, recipient, &link, attachment.as_ref(), now)?;
     let folder = config.output.report_dir.parent().map_or_else(|| std::path::PathBuf::from("preview"), |p| p.join("preview"));
     let stem = format!("{period}__{}", report::address_stem(&recipient.address));
@@ -794,7 +795,7 @@ fn run_inner(
     hooks.enter("deliver", stage)?;
     let clock = Clock::start();
     let mailer = mailer(config)?;
-    let attach = attaches(config, &html).then(|| report::Attachment::html("index.html", &html)).transpose()?;
+    let attach = attachment(config, &html)?;
     if attach.is_none() && config.delivery.report_base_url.is_none() {
         let message = format!(
             "the report ({:.1} MB) is over delivery.max_attachment_mb ({:.1}): emails say where it is kept instead; set delivery.report_base_url to link it",
@@ -812,11 +813,16 @@ fn run_inner(
     let tree = config.catalogue.tree();
     let recipients: Vec<&config::Recipient> = config.recipients.iter().filter(|r| deliver && chosen(&r.address)).collect();
     let run_span = tracing::Span::current();
-    for batch in recipients.chunks(COMPOSED_AHEAD) {
+    // Asked to stop: the stage ends with what was sent so far.
+    let stop_if_asked = |sent: usize| -> Result<(), PipelineError> {
         if hooks.stopping() {
             clock.finish(ledger, run_id, "deliver", sent)?;
             return Err(PipelineError::Interrupted { stage: "deliver" });
         }
+        Ok(())
+    };
+    for batch in recipients.chunks(COMPOSED_AHEAD) {
+        stop_if_asked(sent)?;
         // The ledger says who in this batch is due, before anything is composed.
         let mut due = Vec::with_capacity(batch.len());
         for recipient in batch {
@@ -860,10 +866,7 @@ fn run_inner(
             .collect();
         // Delivered one by one: the ledger records each hand-over before it happens.
         for (recipient, email) in due.into_iter().zip(emails) {
-            if hooks.stopping() {
-                clock.finish(ledger, run_id, "deliver", sent)?;
-                return Err(PipelineError::Interrupted { stage: "deliver" });
-            }
+            stop_if_asked(sent)?;
             let span = info_span!("deliver", recipient = %recipient.address, transport = %mailer.describe());
             let _entered = span.enter();
             let email = email?;

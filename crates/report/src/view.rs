@@ -83,9 +83,14 @@ pub struct BelowRow {
     pub counts: Vec<StatusCount>,
 }
 
+/// `count` targets of `status`, with its label.
+fn status_count(status: &str, t: &Labels, count: usize) -> StatusCount {
+    StatusCount { status: status.to_string(), label: status_label(status, t).to_string(), count }
+}
+
 /// A zero count of each status, in [`STATUS_ORDER`], with its label.
 fn zero_counts(t: &Labels) -> Vec<StatusCount> {
-    STATUS_ORDER.iter().map(|s| StatusCount { status: s.to_string(), label: status_label(s, t).to_string(), count: 0 }).collect()
+    STATUS_ORDER.iter().map(|s| status_count(s, t, 0)).collect()
 }
 
 /// The statuses from best to worst, then no data.
@@ -96,16 +101,8 @@ pub const STATUS_ORDER: [&str; 6] = ["achieved", "on_track", "moderate", "insuff
 /// entities' codes. Targets with no listed ancestor are not counted.
 pub fn targets_below(targets: &DataFrame, catalogue: &Catalogue, shown: &BTreeSet<String>, t: &Labels) -> Result<Vec<BelowRow>, ReportError> {
     // Each hidden entity's nearest listed ancestor: a walk up the catalogue, once per entity.
-    let ancestor_of = |code: &str| {
-        let mut parent = catalogue.entities.get(code).and_then(|e| e.parent.as_deref());
-        while let Some(p) = parent {
-            if shown.contains(p) {
-                return Some(p.to_string());
-            }
-            parent = catalogue.entities.get(p).and_then(|e| e.parent.as_deref());
-        }
-        None
-    };
+    let parent_of = |code: &str| catalogue.entities.get(code).and_then(|e| e.parent.as_deref());
+    let ancestor_of = |code: &str| std::iter::successors(parent_of(code), |p| parent_of(p)).find(|p| shown.contains(*p)).map(str::to_string);
     let (hidden, ancestors): (Vec<&str>, Vec<String>) =
         catalogue.entities.keys().filter(|code| !shown.contains(*code)).filter_map(|code| ancestor_of(code).map(|a| (code.as_str(), a))).unzip();
     let mapping = df!["_b_entity" => hidden, "_b_ancestor" => ancestors].map_err(ReportError::frame("targets below"))?;
@@ -591,7 +588,7 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
     }
     let status_counts: Vec<StatusCount> = STATUS_ORDER
         .iter()
-        .filter_map(|s| counts.get(s).map(|c| StatusCount { status: s.to_string(), label: status_label(s, &t).to_string(), count: *c }))
+        .filter_map(|s| counts.get(s).map(|c| status_count(s, &t, *c)))
         .collect();
     let alerts: Vec<TargetRow> =
         target_rows.iter().filter(|r| matches!(r.status.as_str(), "moving_away" | "insufficient" | "moderate")).cloned().collect();
@@ -669,4 +666,3 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
         t,
     })
 }
-

@@ -79,9 +79,11 @@ pub(crate) fn assess(series: LazyFrame, catalogue: &Catalogue, settings: &Settin
 
     // The series rows the targets can use, found by an inner join with the targets' distinct
     // keys (whose hash table is small), before they are joined onto the targets.
-    let narrowed = |rows: LazyFrame, keys: Vec<Expr>, names: &[&str]| {
-        let on: Vec<Expr> = names.iter().map(|n| col(*n)).collect();
-        let keys = targets.clone().select(keys).drop_nulls(None).unique(None, UniqueKeepStrategy::Any);
+    // `keys`: each target column with the name of the rows' column it matches.
+    let narrowed = |rows: LazyFrame, keys: &[(&str, &str)]| {
+        let on: Vec<Expr> = keys.iter().map(|(_, name)| col(*name)).collect();
+        let keys = targets.clone().select(keys.iter().map(|(column, name)| col(*column).alias(*name)).collect::<Vec<_>>());
+        let keys = keys.drop_nulls(None).unique(None, UniqueKeepStrategy::Any);
         rows.join(keys, on.clone(), on, JoinArgs::new(JoinType::Inner))
     };
     // The configured base period's value, where one is given.
@@ -93,8 +95,7 @@ pub(crate) fn assess(series: LazyFrame, catalogue: &Catalogue, settings: &Settin
             col(VALUE).alias("configured_base_value"),
             col(END_MONTH).alias("configured_base_end_month"),
         ]),
-        vec![col("entity").alias("_b_entity"), col("indicator").alias("_b_indicator"), col("target_base_period").alias("_b_period")],
-        &["_b_entity", "_b_indicator", "_b_period"],
+        &[("entity", "_b_entity"), ("indicator", "_b_indicator"), ("target_base_period", "_b_period")],
     );
     // The parent's growth in the assessed period, for relative targets.
     let parent_growth = narrowed(
@@ -104,8 +105,7 @@ pub(crate) fn assess(series: LazyFrame, catalogue: &Catalogue, settings: &Settin
             col(PERIOD).alias("_p_period"),
             col(GROWTH).alias("parent_growth"),
         ]),
-        vec![col("parent").alias("_p_entity"), col("indicator").alias("_p_indicator")],
-        &["_p_entity", "_p_indicator"],
+        &[("parent", "_p_entity"), ("indicator", "_p_indicator")],
     );
 
     let frame = targets
