@@ -9,6 +9,7 @@ use polars::prelude::*;
 
 use crate::Settings;
 use crate::out::GROWTH;
+use crate::series::{SERIES_ID, indicator_key};
 
 /// The columns of a findings frame.
 pub const QUALITY_COLUMNS: [&str; 6] = ["level", "check", "entity", "indicator", "period", "message"];
@@ -48,13 +49,14 @@ fn numbers(frame: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
 /// Checks the series (the output of the series stage) as of `period`.
 pub fn quality(series: &DataFrame, period: Period, settings: &Settings) -> PolarsResult<Vec<Finding>> {
     let mut findings = Vec::new();
-    let by_indicator = [col(INDICATOR), col(FREQ)];
+    // Integer keys (from the series stage) instead of the entity, indicator and frequency strings.
+    let by_indicator = [indicator_key()];
 
     // Completeness: at each indicator's latest period, how many of the entities that report it have a value.
     let completeness = series
         .clone()
         .lazy()
-        .with_column(col(ENTITY).n_unique().over(by_indicator.clone())?.alias("expected"))
+        .with_column(col(SERIES_ID).n_unique().over(by_indicator.clone())?.alias("expected"))
         .filter(col(END_MONTH).eq(col(END_MONTH).max().over(by_indicator.clone())?))
         .group_by([col(INDICATOR), col(FREQ), col(PERIOD)])
         .agg([col(VALUE).count().alias("present"), col("expected").first()])
@@ -113,7 +115,7 @@ pub fn quality(series: &DataFrame, period: Period, settings: &Settings) -> Polar
     // Outliers: a growth far from the mean of the series' other growths, in their standard
     // deviations (leave-one-out: with the point itself included, one outlier among n points can
     // never be more than (n−1)/√n deviations away).
-    let series_key = [col(ENTITY), col(INDICATOR), col(FREQ)];
+    let series_key = [col(SERIES_ID)];
     let (g, n_others) = (col(GROWTH), col("_n") - lit(1.0));
     let mean_others = (col("_sum") - g.clone()) / n_others.clone();
     let variance_others =
