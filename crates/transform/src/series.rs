@@ -248,15 +248,21 @@ fn at(expr: Expr, at: &str) -> Expr {
 fn measures(frame: DataFrame, base_period: Option<Period>, hukou: Option<(u64, u64)>) -> PolarsResult<DataFrame> {
     let finding = sub_step("positions");
     let mut frame = frame.with_row_index(ROW.into(), None)?;
-    // Positions of the same period a year and two years earlier, and of the previous period:
-    // the row whose key, moved on by that many months, is this row's key.
-    let earlier = |frame: &DataFrame, months: Expr, name: &str| {
-        positions(frame, col(KEY), frame.clone().lazy().select([(col(KEY) + months).alias("_want"), col(ROW)]), name)
-    };
-    let last_year = earlier(&frame, lit(12u64), "_at_last_year")?;
-    let two_years_ago = earlier(&frame, lit(24u64), "_at_two_years_ago")?;
-    let previous = earlier(&frame, col(STEP), "_at_previous")?;
-    let parent = positions(&frame, col(PARENT_KEY), frame.clone().lazy().select([col(KEY).alias("_want"), col(ROW)]), "_at_parent")?;
+    // Positions of the same period a year and two years earlier, of the previous period and of
+    // the parent's row: the rows whose key is this row's key moved back by that many months, or
+    // the parent's key. The four lookups probe one hash table of the keys, in one join of the
+    // four probe columns stacked (a key never moves back past its series' months: month indexes
+    // are years × 12, far above 24).
+    let probes = [col(KEY) - lit(12u64), col(KEY) - lit(24u64), col(KEY) - col(STEP), col(PARENT_KEY)];
+    let stacked = probes.into_iter().map(|probe| frame.clone().lazy().select([probe.alias("_want")])).collect::<Vec<_>>();
+    let found = join_on(concat(stacked, UnionArgs::default())?, frame.clone().lazy().select([col(KEY).alias("_want"), col(ROW)]), "_want")
+        .select([col(ROW)])
+        .collect()?;
+    let found = found.column(ROW)?;
+    let height = frame.height();
+    let probe = |i: usize, name: &str| found.slice((i * height) as i64, height).with_name(name.into());
+    let (last_year, two_years_ago) = (probe(0, "_at_last_year"), probe(1, "_at_two_years_ago"));
+    let (previous, parent) = (probe(2, "_at_previous"), probe(3, "_at_parent"));
     // The base: the configured base period's observation, else the series' first with a value
     // (the frame is sorted by series and period, so the first is the lowest position).
     let candidates = frame.clone().lazy().filter(col(VALUE).is_not_null());
