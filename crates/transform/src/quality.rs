@@ -120,9 +120,12 @@ pub fn quality(series: &DataFrame, period: Period, settings: &Settings) -> Polar
     let mean_others = (col("_sum") - g.clone()) / n_others.clone();
     let variance_others =
         (col("_sum_sq") - g.clone() * g.clone() - n_others.clone() * mean_others.clone() * mean_others.clone()) / (n_others.clone() - lit(1.0));
-    let outliers = series
+    // The test runs on the numbers alone; the names are gathered for the few rows it flags.
+    let flagged = series
         .clone()
         .lazy()
+        .select([col(SERIES_ID), col(GROWTH)])
+        .with_row_index("_r", None)
         .filter(col(GROWTH).is_not_null())
         .with_columns([
             col(GROWTH).sum().over(series_key.clone())?.alias("_sum"),
@@ -139,6 +142,13 @@ pub fn quality(series: &DataFrame, period: Period, settings: &Settings) -> Polar
                 .alias("_std"),
         )
         .filter(((g - col("_mean")) / col("_std")).abs().gt(lit(settings.outlier_sigmas)))
+        .select([col("_r"), col(GROWTH), col("_mean")])
+        .collect()?;
+    let outliers = series
+        .select([ENTITY, INDICATOR, FREQ, PERIOD])?
+        .take(flagged.column("_r")?.idx()?)?
+        .hstack(&flagged.columns()[1..])?
+        .lazy()
         .sort([ENTITY, INDICATOR, FREQ, PERIOD], SortMultipleOptions::default())
         .collect()?;
     let (entities, indicators, periods) = (strings(&outliers, ENTITY)?, strings(&outliers, INDICATOR)?, strings(&outliers, PERIOD)?);
