@@ -9,13 +9,13 @@ use crate::ReportError;
 use crate::view::ReportInput;
 
 /// One frame with the positions of each entity's rows, in the frame's order.
-struct Runs {
+struct Rows {
     frame: DataFrame,
     rows: HashMap<String, Vec<IdxSize>>,
 }
 
-impl Runs {
-    fn new(frame: &DataFrame, name: &'static str) -> Result<Runs, ReportError> {
+impl Rows {
+    fn new(frame: &DataFrame, name: &'static str) -> Result<Rows, ReportError> {
         let entities = frame.column("entity").and_then(|c| c.str().cloned()).map_err(ReportError::frame(name))?;
         let mut rows: HashMap<String, Vec<IdxSize>> = HashMap::new();
         for (i, entity) in entities.iter().enumerate() {
@@ -27,7 +27,7 @@ impl Runs {
                 }
             }
         }
-        Ok(Runs { frame: frame.clone(), rows })
+        Ok(Rows { frame: frame.clone(), rows })
     }
 
     /// The rows of `entities`, in the frame's own order: one gather, whatever the frame's size.
@@ -40,10 +40,10 @@ impl Runs {
 
 /// The series, latest values, targets and standards of a report, indexed by entity.
 pub struct ByEntity {
-    series: Runs,
-    latest: Runs,
-    targets: Runs,
-    standards: Runs,
+    series: Rows,
+    latest: Rows,
+    targets: Rows,
+    standards: Rows,
 }
 
 /// The frames of a view of some entities, owned; [`Frames::input`] lends them as a [`ReportInput`].
@@ -57,10 +57,10 @@ pub struct Frames {
 impl ByEntity {
     pub fn new(input: &ReportInput<'_>) -> Result<ByEntity, ReportError> {
         Ok(ByEntity {
-            series: Runs::new(input.series, "series")?,
-            latest: Runs::new(input.latest, "latest")?,
-            targets: Runs::new(input.targets, "targets")?,
-            standards: Runs::new(input.standards, "standards")?,
+            series: Rows::new(input.series, "series")?,
+            latest: Rows::new(input.latest, "latest")?,
+            targets: Rows::new(input.targets, "targets")?,
+            standards: Rows::new(input.standards, "standards")?,
         })
     }
 

@@ -231,12 +231,29 @@ fn sub_step(name: &'static str) -> tracing::span::EnteredSpan {
     tracing::debug_span!("series step", step = name).entered()
 }
 
-/// For each row of `frame`, the position (`_row`) of the row of `rows` whose `_want` equals
-/// `wanted`, or null: a join of key columns only, in the frame's row order.
-fn positions(frame: &DataFrame, wanted: Expr, rows: LazyFrame, name: &str) -> PolarsResult<Column> {
-    let left = frame.clone().lazy().select([wanted.alias("_want")]);
-    let found = join_on(left, rows, "_want").select([col(ROW).alias(name)]).collect()?;
-    Ok(found.column(name)?.clone())
+/// For each probe and each row of `frame`, the position (`_row`) of the row of `rows` whose
+/// `_want` equals the probe, or null, as columns named `names`: one join of key columns only
+/// (the probes stacked, so `rows` is hashed once), in the frame's row order.
+fn positions<const N: usize>(frame: &DataFrame, probes: [Expr; N], rows: LazyFrame, names: [&str; N]) -> PolarsResult<[Column; N]> {
+    let stacked = probes.into_iter().map(|probe| frame.clone().lazy().select([probe.alias("_want")])).collect::<Vec<_>>();
+    let found = join_on(concat(stacked, UnionArgs::default())?, rows, "_want").select([col(ROW)]).collect()?;
+    let (found, height) = (found.column(ROW)?, frame.height());
+    Ok(std::array::from_fn(|i| found.slice((i * height) as i64, height).with_name(names[i].into())))
+}
+
+/// `frame` with `expr` added, materialised on its own. Windows that rebuild each group (ranks,
+/// running sums) are evaluated so: in one `with_columns` Polars runs them in parallel, and two
+/// rank windows together take about three times as long as one after the other (Polars 0.55,
+/// two cores).
+fn with_alone(frame: DataFrame, expr: Expr) -> PolarsResult<DataFrame> {
+    frame.lazy().with_column(expr).collect()
+}
+
+/// Dense rank of `value` within `group`, best first: higher is better unless the indicator's
+/// direction is down (a signed key, ranked descending).
+fn rank_within(value: Expr, group: &[Expr]) -> PolarsResult<Expr> {
+    let dense = RankOptions { method: RankMethod::Dense, descending: true };
+    Ok((value * col(SIGN)).rank(dense, None).over(group)?.cast(DataType::UInt32))
 }
 
 /// The value of `expr` at the row positions in `at` (null where there is none).
@@ -250,19 +267,15 @@ fn measures(frame: DataFrame, base_period: Option<Period>, hukou: Option<(u64, u
     let mut frame = frame.with_row_index(ROW.into(), None)?;
     // Positions of the same period a year and two years earlier, of the previous period and of
     // the parent's row: the rows whose key is this row's key moved back by that many months, or
-    // the parent's key. The four lookups probe one hash table of the keys, in one join of the
-    // four probe columns stacked (a key never moves back past its series' months: month indexes
-    // are years × 12, far above 24).
-    let probes = [col(KEY) - lit(12u64), col(KEY) - lit(24u64), col(KEY) - col(STEP), col(PARENT_KEY)];
-    let stacked = probes.into_iter().map(|probe| frame.clone().lazy().select([probe.alias("_want")])).collect::<Vec<_>>();
-    let found = join_on(concat(stacked, UnionArgs::default())?, frame.clone().lazy().select([col(KEY).alias("_want"), col(ROW)]), "_want")
-        .select([col(ROW)])
-        .collect()?;
-    let found = found.column(ROW)?;
-    let height = frame.height();
-    let probe = |i: usize, name: &str| found.slice((i * height) as i64, height).with_name(name.into());
-    let (last_year, two_years_ago) = (probe(0, "_at_last_year"), probe(1, "_at_two_years_ago"));
-    let (previous, parent) = (probe(2, "_at_previous"), probe(3, "_at_parent"));
+    // the parent's key (a key never moves back past its series' months: month indexes are
+    // years × 12, far above 24).
+    let keys = frame.clone().lazy().select([col(KEY).alias("_want"), col(ROW)]);
+    let [last_year, two_years_ago, previous, parent] = positions(
+        &frame,
+        [col(KEY) - lit(12u64), col(KEY) - lit(24u64), col(KEY) - col(STEP), col(PARENT_KEY)],
+        keys,
+        ["_at_last_year", "_at_two_years_ago", "_at_previous", "_at_parent"],
+    )?;
     // The base: the configured base period's observation, else the series' first with a value
     // (the frame is sorted by series and period, so the first is the lowest position).
     let candidates = frame.clone().lazy().filter(col(VALUE).is_not_null());
@@ -271,11 +284,12 @@ fn measures(frame: DataFrame, base_period: Option<Period>, hukou: Option<(u64, u
         None => candidates,
     };
     let base_rows = candidates.group_by([col(SERIES_ID)]).agg([col(ROW).min()]).select([col(SERIES_ID).alias("_want"), col(ROW)]);
-    let base = positions(&frame, col(SERIES_ID), base_rows, "_at_base")?;
+    let [base] = positions(&frame, [col(SERIES_ID)], base_rows, ["_at_base"])?;
     let hukou_rows = match hukou {
         Some((registered, _)) => {
             let rates = frame.clone().lazy().filter(col("_iid").eq(lit(registered))).select([col(ENTITY_PERIOD).alias("_want"), col(ROW)]);
-            Some(positions(&frame, col(ENTITY_PERIOD), rates, "_at_hukou")?)
+            let [rows] = positions(&frame, [col(ENTITY_PERIOD)], rates, ["_at_hukou"])?;
+            Some(rows)
         }
         None => None,
     };
@@ -289,13 +303,12 @@ fn measures(frame: DataFrame, base_period: Option<Period>, hukou: Option<(u64, u
     let points = col("_points");
     // Year-to-date totals: the published total for `ytd` flows; the sum of every month so far
     // for `period` flows, empty when any month is missing (never read as zero).
-    // The running sums are windows over each series' year, computed one at a time and only
-    // where the part has a period flow (windows evaluated together contend on two cores).
+    // The running sums are windows over each series' year, only where the part has a period flow.
     let (present_so_far, running_total) = if frame.column("_period_flow")?.bool()?.any() {
         let series_year = [shifted(col(SERIES_ID), MONTH_BITS) + col(YEAR).cast(DataType::UInt64)];
         let present = col(VALUE).is_not_null().cast(DataType::Int32).cum_sum(false).over(series_year.clone())?;
-        frame = frame.lazy().with_column(present.alias("_present_so_far")).collect()?;
-        frame = frame.lazy().with_column(col(VALUE).cum_sum(false).over(series_year)?.alias("_running_total")).collect()?;
+        frame = with_alone(frame, present.alias("_present_so_far"))?;
+        frame = with_alone(frame, col(VALUE).cum_sum(false).over(series_year)?.alias("_running_total"))?;
         (col("_present_so_far"), col("_running_total"))
     } else {
         (lit(NULL).cast(DataType::Int32), null_f64())
@@ -410,10 +423,6 @@ fn with_parent_measures(frame: LazyFrame, points: Expr, hukou: Option<(u64, u64)
         }
         .alias(RESIDENT_MINUS_HUKOU_PP),
     ]);
-    // Higher is better unless the indicator's direction is down: rank a signed key, descending.
-    // Each rank is computed on its own: two rank windows in one `with_columns` run in parallel
-    // and take about three times as long as one after the other (Polars 0.55, two cores).
-    let dense = RankOptions { method: RankMethod::Dense, descending: true };
     let peers = [col(PEERS)];
     let frame = frame
         .with_columns([
@@ -422,8 +431,8 @@ fn with_parent_measures(frame: LazyFrame, points: Expr, hukou: Option<(u64, u64)
             col(VALUE).count().over(peers.clone())?.cast(DataType::UInt32).alias(PEER_COUNT),
         ])
         .collect()?;
-    let frame = frame.lazy().with_column((col(VALUE) * col(SIGN)).rank(dense, None).over(peers.clone())?.cast(DataType::UInt32).alias(RANK_VALUE)).collect()?;
-    let frame = frame.lazy().with_column((col(GROWTH) * col(SIGN)).rank(dense, None).over(peers)?.cast(DataType::UInt32).alias(RANK_GROWTH)).collect()?;
+    let frame = with_alone(frame, rank_within(col(VALUE), &peers)?.alias(RANK_VALUE))?;
+    let frame = with_alone(frame, rank_within(col(GROWTH), &peers)?.alias(RANK_GROWTH))?;
     // Movers: the change in rank and in growth since the previous period.
     Ok(frame.lazy().with_columns([
         (at(col(RANK_VALUE), "_at_previous").cast(DataType::Int64) - col(RANK_VALUE).cast(DataType::Int64)).alias(RANK_CHANGE),
@@ -449,21 +458,20 @@ fn with_group_peers(frame: LazyFrame, catalogue: &Catalogue) -> PolarsResult<Laz
         .agg([col("group").min().alias(PEER_GROUP)]);
     let frame = frame.join(first_group, [col(ENTITY)], [col("member")], JoinArgs::new(JoinType::Left));
     let in_group = [col(PEER_GROUP), col(INDICATOR), col(PERIOD)];
-    let dense = RankOptions { method: RankMethod::Dense, descending: true };
-    Ok(frame.with_columns([
-        when(col(PEER_GROUP).is_not_null())
-            .then((col(VALUE) * col(SIGN)).rank(dense, None).over(in_group.clone())?.cast(DataType::UInt32))
-            .otherwise(lit(NULL).cast(DataType::UInt32))
-            .alias(RANK_VALUE_IN_GROUP),
-        when(col(PEER_GROUP).is_not_null())
-            .then(col(VALUE) - col(VALUE).mean().over(in_group.clone())?)
-            .otherwise(null_f64())
-            .alias(GAP_TO_GROUP_AVERAGE),
-        when(col(PEER_GROUP).is_not_null())
-            .then(col(VALUE).count().over(in_group)?.cast(DataType::UInt32))
-            .otherwise(lit(NULL).cast(DataType::UInt32))
-            .alias(GROUP_COUNT),
-    ]))
+    let frame = frame
+        .with_columns([
+            when(col(PEER_GROUP).is_not_null())
+                .then(col(VALUE) - col(VALUE).mean().over(in_group.clone())?)
+                .otherwise(null_f64())
+                .alias(GAP_TO_GROUP_AVERAGE),
+            when(col(PEER_GROUP).is_not_null())
+                .then(col(VALUE).count().over(in_group.clone())?.cast(DataType::UInt32))
+                .otherwise(lit(NULL).cast(DataType::UInt32))
+                .alias(GROUP_COUNT),
+        ])
+        .collect()?;
+    let rank = when(col(PEER_GROUP).is_not_null()).then(rank_within(col(VALUE), &in_group)?).otherwise(lit(NULL).cast(DataType::UInt32));
+    Ok(with_alone(frame, rank.alias(RANK_VALUE_IN_GROUP))?.lazy())
 }
 
 /// The latest observation with a value of each entity and indicator (a yearly figure wins
