@@ -24,15 +24,23 @@ pub(crate) fn percent_change(value: Expr, base: Expr) -> Expr {
 
 /// Why a percent change is empty, or null when it is not.
 fn percent_change_note(value: Expr, base: Expr, points: Expr) -> Expr {
-    when(value.clone().is_null())
-        .then(lit("no value"))
-        .when(base.clone().is_null())
-        .then(lit("no value for the comparison period"))
-        .when(points.clone().not().and(base.clone().lt_eq(lit(0.0))))
-        .then(lit("base is zero or negative: percent change undefined"))
-        .when(points.not().and(value.lt(lit(0.0))))
-        .then(lit("sign change: percent change undefined"))
-        .otherwise(lit(NULL).cast(DataType::String))
+    first_note(&[
+        (value.clone().is_null(), "no value"),
+        (base.clone().is_null(), "no value for the comparison period"),
+        (points.clone().not().and(base.lt_eq(lit(0.0))), "base is zero or negative: percent change undefined"),
+        (points.not().and(value.lt(lit(0.0))), "sign change: percent change undefined"),
+    ])
+}
+
+/// The text of the first of `cases` whose condition holds, else null. The conditions choose a
+/// small integer and the texts are gathered once by it: a chain of `when/then` on strings would
+/// build a whole string column per case.
+pub(crate) fn first_note(cases: &[(Expr, &str)]) -> Expr {
+    let texts = Series::new("notes".into(), cases.iter().map(|(_, text)| *text).collect::<Vec<_>>());
+    let code = cases.iter().enumerate().rev().fold(lit(NULL).cast(DataType::UInt32), |otherwise, (i, (condition, _))| {
+        when(condition.clone()).then(lit(i as u32)).otherwise(otherwise)
+    });
+    lit(texts).gather(code, false)
 }
 
 /// Months from one period of a row's frequency to the next.
@@ -361,22 +369,16 @@ fn measures(frame: DataFrame, base_period: Option<Period>, hukou: Option<(u64, u
             .otherwise(null_f64())
             .alias(AVG_CHANGE_SINCE_BASE),
         // Why the growth since the base is empty, where it is.
-        when(col(VALUE).is_null())
-            .then(lit("no value"))
-            .when(col(BASE_VALUE).is_null())
-            .then(lit("no value at the base period"))
-            .when(years_since_base.clone().eq(lit(0.0)))
-            .then(lit("this is the base period"))
-            .when(years_since_base.lt(lit(0.0)))
-            .then(lit("before the base period"))
-            .when(points.clone())
-            .then(lit("changes in points: see change_since_base and avg_change_since_base"))
-            .when(col(BASE_VALUE).lt_eq(lit(0.0)))
-            .then(lit("base is zero or negative: growth undefined"))
-            .when(col(VALUE).lt_eq(lit(0.0)))
-            .then(lit("value is zero or negative: growth undefined"))
-            .otherwise(lit(NULL).cast(DataType::String))
-            .alias(BASE_NOTE),
+        first_note(&[
+            (col(VALUE).is_null(), "no value"),
+            (col(BASE_VALUE).is_null(), "no value at the base period"),
+            (years_since_base.clone().eq(lit(0.0)), "this is the base period"),
+            (years_since_base.lt(lit(0.0)), "before the base period"),
+            (points.clone(), "changes in points: see change_since_base and avg_change_since_base"),
+            (col(BASE_VALUE).lt_eq(lit(0.0)), "base is zero or negative: growth undefined"),
+            (col(VALUE).lt_eq(lit(0.0)), "value is zero or negative: growth undefined"),
+        ])
+        .alias(BASE_NOTE),
     ]);
     let result = result.with_columns([
         when(points.clone()).then(col(YOY_CHANGE)).otherwise(col(YOY_PCT)).alias(GROWTH),
