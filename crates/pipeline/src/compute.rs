@@ -60,12 +60,32 @@ pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, Pip
     };
     let settings = transform::Settings { base_period: request.base_period, ..transform::Settings::eurostat() };
     // The series are written part by part as the engine hands them on, so that memory holds one
-    // part's measures at a time (see `transform::compute_by_indicator`).
+    // part's measures at a time (see `transform::compute_by_indicator`). A writer thread writes
+    // each part while the engine computes the next: Polars leaves part of the second core idle,
+    // and writing fills it (memory holds at most two parts).
     let extension = if request.parquet { "parquet" } else { "csv" };
     let series_path = request.out.join(format!("series.{extension}"));
     let mut series_writer = report::TableWriter::new(&series_path, &transform::SERIES_COLUMNS, request.parquet)?;
-    let metrics = transform::compute_by_indicator(&batch.frame, &catalogue, period, &settings, |series| series_writer.write(&series).map_err(PipelineError::from))?;
-    series_writer.finish()?;
+    let (metrics, written) = std::thread::scope(|scope| {
+        let (parts, received) = std::sync::mpsc::sync_channel::<polars::prelude::DataFrame>(0);
+        let span = tracing::Span::current();
+        let writer = scope.spawn(move || {
+            let _entered = span.entered();
+            for series in received {
+                let _part = tracing::debug_span!("write series part", rows = series.height()).entered();
+                series_writer.write(&series)?;
+            }
+            series_writer.finish()
+        });
+        let metrics = transform::compute_by_indicator(&batch.frame, &catalogue, period, &settings, |series| {
+            parts.send(series).map_err(|_| PipelineError::WriterStopped)
+        });
+        drop(parts);
+        (metrics, writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    });
+    // A part the writer refused is explained by the writer's own error.
+    written?;
+    let metrics = metrics?;
 
     // Rows set aside are findings at level error; the engine's checks add warnings.
     let field = |raw: &str, index: usize| Some(raw.split(',').nth(index).unwrap_or("").trim().to_string()).filter(|f| !f.is_empty());

@@ -181,6 +181,8 @@ pub enum PipelineError {
     AlreadyDone { period: String, run_id: i64 },
     #[error("stopped before stage {stage}, as asked; the next run completes the period")]
     Interrupted { stage: &'static str },
+    #[error("the series writer stopped before the engine's last part")]
+    WriterStopped,
     #[error("run {run_id} failed in stage {stage}: {error}")]
     Failed { run_id: i64, stage: &'static str, error: Box<PipelineError> },
 }
