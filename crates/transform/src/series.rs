@@ -477,10 +477,11 @@ fn with_group_peers(frame: LazyFrame, catalogue: &Catalogue) -> PolarsResult<Laz
 }
 
 /// The latest observation with a value of each entity and indicator (a yearly figure wins
-/// over a monthly one ending in the same month).
+/// over a monthly one ending in the same month), in the series' order: [`crate::compute_by_indicator`]
+/// sorts the parts' rows together.
 pub(crate) fn latest(series: LazyFrame) -> PolarsResult<LazyFrame> {
     let freq_rank = when(col(FREQ).eq(lit("Y"))).then(lit(2)).when(col(FREQ).eq(lit("Q"))).then(lit(1)).otherwise(lit(0));
     let rank = when(col(VALUE).is_not_null()).then(col(END_MONTH) * lit(4) + freq_rank).otherwise(lit(NULL).cast(DataType::Int32));
     // One filter of the wide frame, by a mask computed on narrow columns.
-    Ok(series.filter(rank.clone().eq(rank.max().over([col(ENTITY_INDICATOR)])?)).sort([ENTITY, INDICATOR], SortMultipleOptions::default()))
+    Ok(series.filter(rank.clone().eq(rank.max().over([col(ENTITY_INDICATOR)])?)))
 }
