@@ -425,16 +425,22 @@ fn with_parent_measures(frame: LazyFrame, points: Expr, hukou: Option<(u64, u64)
         }
         .alias(RESIDENT_MINUS_HUKOU_PP),
     ]);
+    let frame = frame.with_column((col(VALUE) - col("_parent_value")).alias(GAP_TO_PARENT)).collect()?;
+    // The peer windows run on a narrow copy sorted by `_peer`: each group is then one run of rows
+    // (grouped without hashing), and the results return to the frame's order by their rows.
     let peers = [col(PEERS)];
-    let frame = frame
+    let sorted = frame.select([ROW, PEERS, VALUE, GROWTH, SIGN])?.sort([PEERS], SortMultipleOptions::default().with_maintain_order(true))?;
+    let sorted = sorted
+        .lazy()
         .with_columns([
-            (col(VALUE) - col("_parent_value")).alias(GAP_TO_PARENT),
             (col(VALUE) - col(VALUE).mean().over(peers.clone())?).alias(GAP_TO_PEER_AVERAGE),
             col(VALUE).count().over(peers.clone())?.cast(DataType::UInt32).alias(PEER_COUNT),
         ])
         .collect()?;
-    let frame = with_alone(frame, rank_within(col(VALUE), &peers)?.alias(RANK_VALUE))?;
-    let frame = with_alone(frame, rank_within(col(GROWTH), &peers)?.alias(RANK_GROWTH))?;
+    let sorted = with_alone(sorted, rank_within(col(VALUE), &peers)?.alias(RANK_VALUE))?;
+    let sorted = with_alone(sorted, rank_within(col(GROWTH), &peers)?.alias(RANK_GROWTH))?;
+    let back = sorted.select([ROW, GAP_TO_PEER_AVERAGE, PEER_COUNT, RANK_VALUE, RANK_GROWTH])?.sort([ROW], SortMultipleOptions::default())?;
+    let frame = frame.hstack(&back.columns()[1..])?;
     // Movers: the change in rank and in growth since the previous period.
     Ok(frame.lazy().with_columns([
         (at(col(RANK_VALUE), "_at_previous").cast(DataType::Int64) - col(RANK_VALUE).cast(DataType::Int64)).alias(RANK_CHANGE),
