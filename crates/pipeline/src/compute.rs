@@ -75,7 +75,7 @@ pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, Pip
                 let _part = tracing::debug_span!("write series part", rows = series.height()).entered();
                 series_writer.write(&series)?;
             }
-            series_writer.finish()
+            Ok::<_, report::ReportError>(series_writer)
         });
         let metrics = transform::compute_by_indicator(&batch.frame, &catalogue, period, &settings, |series| {
             parts.send(series).map_err(|_| PipelineError::WriterStopped)
@@ -83,9 +83,11 @@ pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, Pip
         drop(parts);
         (metrics, writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
     });
-    // A part the writer refused is explained by the writer's own error.
-    written?;
+    // A part the writer refused is explained by the writer's own error. The table is moved into
+    // place only when the engine finished too: a failed run leaves no partial series behind.
+    let series_writer = written?;
     let metrics = metrics?;
+    series_writer.finish()?;
 
     // Rows set aside are findings at level error; the engine's checks add warnings.
     let field = |raw: &str, index: usize| Some(raw.split(',').nth(index).unwrap_or("").trim().to_string()).filter(|f| !f.is_empty());
