@@ -264,6 +264,35 @@ fn rank_within(value: Expr, group: &[Expr]) -> PolarsResult<Expr> {
     Ok((value * col(SIGN)).rank(dense, None).over(group)?.cast(DataType::UInt32))
 }
 
+/// Within each group (the rows with equal `group` columns): each value's gap to the group's
+/// average (`gap`), the group's count of values (`count`) and the dense rank of each column of
+/// `ranks` (value column, name), as columns in `frame`'s row order. They run on a narrow copy
+/// sorted stably by the group, so that each group is one run of rows (grouped without hashing),
+/// each rank materialised on its own ([`with_alone`]).
+fn within_groups(frame: &DataFrame, group: &[&str], gap: &str, count: &str, ranks: &[(&str, &str)]) -> PolarsResult<Vec<Column>> {
+    let mut inputs = group.to_vec();
+    for name in [VALUE, SIGN].into_iter().chain(ranks.iter().map(|(value, _)| *value)) {
+        if !inputs.contains(&name) {
+            inputs.push(name);
+        }
+    }
+    let keys = named(group);
+    let sorted = frame.select(inputs)?.with_row_index("_order".into(), None)?.sort(group.to_vec(), SortMultipleOptions::default().with_maintain_order(true))?;
+    let mut sorted = sorted
+        .lazy()
+        .with_columns([
+            (col(VALUE) - col(VALUE).mean().over(keys.clone())?).alias(gap),
+            col(VALUE).count().over(keys.clone())?.cast(DataType::UInt32).alias(count),
+        ])
+        .collect()?;
+    for (value, name) in ranks {
+        sorted = with_alone(sorted, rank_within(col(*value), &keys)?.alias(*name))?;
+    }
+    let outputs: Vec<&str> = ["_order", gap, count].into_iter().chain(ranks.iter().map(|(_, name)| *name)).collect();
+    let back = sorted.select(outputs)?.sort(["_order"], SortMultipleOptions::default())?;
+    Ok(back.columns()[1..].to_vec())
+}
+
 /// The value of `expr` at the row positions in `at` (null where there is none).
 fn at(expr: Expr, at: &str) -> Expr {
     expr.gather(col(at), true)
@@ -426,21 +455,8 @@ fn with_parent_measures(frame: LazyFrame, points: Expr, hukou: Option<(u64, u64)
         .alias(RESIDENT_MINUS_HUKOU_PP),
     ]);
     let frame = frame.with_column((col(VALUE) - col("_parent_value")).alias(GAP_TO_PARENT)).collect()?;
-    // The peer windows run on a narrow copy sorted by `_peer`: each group is then one run of rows
-    // (grouped without hashing), and the results return to the frame's order by their rows.
-    let peers = [col(PEERS)];
-    let sorted = frame.select([ROW, PEERS, VALUE, GROWTH, SIGN])?.sort([PEERS], SortMultipleOptions::default().with_maintain_order(true))?;
-    let sorted = sorted
-        .lazy()
-        .with_columns([
-            (col(VALUE) - col(VALUE).mean().over(peers.clone())?).alias(GAP_TO_PEER_AVERAGE),
-            col(VALUE).count().over(peers.clone())?.cast(DataType::UInt32).alias(PEER_COUNT),
-        ])
-        .collect()?;
-    let sorted = with_alone(sorted, rank_within(col(VALUE), &peers)?.alias(RANK_VALUE))?;
-    let sorted = with_alone(sorted, rank_within(col(GROWTH), &peers)?.alias(RANK_GROWTH))?;
-    let back = sorted.select([ROW, GAP_TO_PEER_AVERAGE, PEER_COUNT, RANK_VALUE, RANK_GROWTH])?.sort([ROW], SortMultipleOptions::default())?;
-    let frame = frame.hstack(&back.columns()[1..])?;
+    let peers = within_groups(&frame, &[PEERS], GAP_TO_PEER_AVERAGE, PEER_COUNT, &[(VALUE, RANK_VALUE), (GROWTH, RANK_GROWTH)])?;
+    let frame = frame.hstack(&peers)?;
     // Movers: the change in rank and in growth since the previous period.
     Ok(frame.lazy().with_columns([
         (at(col(RANK_VALUE), "_at_previous").cast(DataType::Int64) - col(RANK_VALUE).cast(DataType::Int64)).alias(RANK_CHANGE),
@@ -464,22 +480,13 @@ fn with_group_peers(frame: LazyFrame, catalogue: &Catalogue) -> PolarsResult<Laz
         .lazy()
         .group_by([col("member")])
         .agg([col("group").min().alias(PEER_GROUP)]);
-    let frame = frame.join(first_group, [col(ENTITY)], [col("member")], JoinArgs::new(JoinType::Left));
-    let in_group = [col(PEER_GROUP), col(INDICATOR), col(PERIOD)];
-    let frame = frame
-        .with_columns([
-            when(col(PEER_GROUP).is_not_null())
-                .then(col(VALUE) - col(VALUE).mean().over(in_group.clone())?)
-                .otherwise(null_f64())
-                .alias(GAP_TO_GROUP_AVERAGE),
-            when(col(PEER_GROUP).is_not_null())
-                .then(col(VALUE).count().over(in_group.clone())?.cast(DataType::UInt32))
-                .otherwise(lit(NULL).cast(DataType::UInt32))
-                .alias(GROUP_COUNT),
-        ])
-        .collect()?;
-    let rank = when(col(PEER_GROUP).is_not_null()).then(rank_within(col(VALUE), &in_group)?).otherwise(lit(NULL).cast(DataType::UInt32));
-    Ok(with_alone(frame, rank.alias(RANK_VALUE_IN_GROUP))?.lazy())
+    let frame = frame.join(first_group, [col(ENTITY)], [col("member")], JoinArgs::new(JoinType::Left)).collect()?;
+    let measured = within_groups(&frame, &[PEER_GROUP, INDICATOR, PERIOD], GAP_TO_GROUP_AVERAGE, GROUP_COUNT, &[(VALUE, RANK_VALUE_IN_GROUP)])?;
+    // Only the members of a group have a place in it.
+    let in_group = col(PEER_GROUP).is_not_null();
+    Ok(frame.hstack(&measured)?.lazy().with_columns(
+        [GAP_TO_GROUP_AVERAGE, GROUP_COUNT, RANK_VALUE_IN_GROUP].map(|name| when(in_group.clone()).then(col(name)).otherwise(lit(NULL)).alias(name)),
+    ))
 }
 
 /// The latest observation with a value of each entity and indicator (a yearly figure wins
