@@ -74,6 +74,8 @@ pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, Pip
             for series in received {
                 let _part = tracing::debug_span!("write series part", rows = series.height()).entered();
                 series_writer.write(&series)?;
+                // Syncing part by part leaves only the last part to sync once the engine is done.
+                series_writer.sync_so_far()?;
             }
             Ok::<_, report::ReportError>(series_writer)
         });

@@ -170,6 +170,12 @@ impl TableWriter {
         written.map_err(|e| Self::error(path, e))
     }
 
+    /// Syncs what is written so far to the disk, so that [`TableWriter::finish`] syncs only the
+    /// rest: a writer thread calls it after each part, while the next part is being computed.
+    pub fn sync_so_far(&self) -> Result<(), ReportError> {
+        self.pending.file().sync_data().map_err(|error| ReportError::Write { path: self.path.display().to_string(), error })
+    }
+
     /// Closes the table (one with no rows still gets its columns) and moves it into place.
     pub fn finish(mut self) -> Result<(), ReportError> {
         use polars::prelude::*;

@@ -277,19 +277,23 @@ pub fn compute_by_indicator<E: From<TransformError>>(
         let _step = step("derived ratios");
         derive_ratios(observations, catalogue).map_err(polars_error("derived ratios"))?
     };
+    let observations = {
+        let _step = step("group totals and ids");
+        series::identified(&observations, catalogue).map_err(polars_error("group totals and ids"))?
+    };
     let (mut latest, mut targets, mut findings, mut series_rows) = (Vec::new(), Vec::new(), Vec::new(), 0);
     let parts = indicator_parts(catalogue, observations.height(), settings.part_rows);
     let whole = parts.len() <= 1;
     // No indicators: one empty part still gives every frame its columns.
     for codes in if parts.is_empty() { vec![Vec::new()] } else { parts } {
         let _part = tracing::debug_span!("engine part", indicators = codes.join(",")).entered();
-        let part = match whole {
-            true => observations.clone().lazy(),
-            false => observations.clone().lazy().filter(any_of(contract::columns::INDICATOR, &codes)),
+        let rows = match whole {
+            true => lit(true),
+            false => series::of_indicators(catalogue, &codes),
         };
         let series = {
             let _step = step("series");
-            series::series(part, catalogue, period, settings.base_period).and_then(LazyFrame::collect).map_err(polars_error("series"))?
+            series::series(&observations, rows, catalogue, period, settings.base_period).and_then(LazyFrame::collect).map_err(polars_error("series"))?
         };
         {
             let _step = step("latest values");

@@ -43,11 +43,6 @@ pub(crate) fn first_note(cases: &[(Expr, &str)]) -> Expr {
     lit(texts).gather(code, false)
 }
 
-/// Months from one period of a row's frequency to the next.
-fn step() -> Expr {
-    when(col(FREQ).eq(lit("M"))).then(lit(1u64)).when(col(FREQ).eq(lit("Q"))).then(lit(3u64)).otherwise(lit(12u64))
-}
-
 /// A left join on one integer key that keeps the left frame's row order.
 fn join_on(frame: LazyFrame, other: LazyFrame, key: &str) -> LazyFrame {
     join_on_exprs(frame, other, col(key), col(key))
@@ -89,36 +84,79 @@ fn shifted(expr: Expr, bits: u32) -> Expr {
     expr * lit(1u64 << bits)
 }
 
-/// `_eid`, `_peid` (the parent's id, or a sentinel no entity has) and `_lvl`.
-fn entity_ids(catalogue: &Catalogue) -> PolarsResult<DataFrame> {
+/// The catalogue ids of an observation's entity and indicator (their positions in the catalogue,
+/// `u32`), which [`identified`] adds.
+pub(crate) const ENTITY_ID: &str = "_eid";
+pub(crate) const INDICATOR_ID: &str = "_iid";
+
+/// The observations with the groups' totals appended and each row's [`ENTITY_ID`] and
+/// [`INDICATOR_ID`] (null for a code the catalogue lacks): strings are joined to ids once, for all
+/// the observations, so that each part is chosen by an integer and keyed without joining strings.
+/// The ids are joined on a narrow copy of the two code columns and set beside the others, which
+/// are shared, not copied.
+pub(crate) fn identified(observations: &DataFrame, catalogue: &Catalogue) -> PolarsResult<DataFrame> {
+    let ids = |codes: Vec<&str>, id: &str| df!["_code" => &codes, id => (0..codes.len() as u32).collect::<Vec<_>>()];
+    let entities = ids(catalogue.entities.keys().map(String::as_str).collect(), ENTITY_ID)?;
+    let indicators = ids(catalogue.indicators.keys().map(String::as_str).collect(), INDICATOR_ID)?;
+    let observations = with_group_totals(observations.clone().lazy(), catalogue)?.collect()?;
+    let codes = observations.select([ENTITY, INDICATOR])?.lazy();
+    let codes = join_on_exprs(codes, entities.lazy(), col(ENTITY), col("_code"));
+    let ids = join_on_exprs(codes, indicators.lazy(), col(INDICATOR), col("_code")).select([col(ENTITY_ID), col(INDICATOR_ID)]).collect()?;
+    // In chunks of the same lengths as the other columns': a filter of columns chunked
+    // differently would first copy them all into one chunk.
+    let lengths: Vec<usize> = match observations.columns().first() {
+        Some(column) => column.as_materialized_series().chunk_lengths().collect(),
+        None => Vec::new(),
+    };
+    let matched = [ENTITY_ID, INDICATOR_ID].map(|name| ids.column(name).and_then(|c| c.u32()).map(|ids| ids.match_chunks(lengths.iter().copied()).into_column()));
+    let [entity, indicator] = matched;
+    observations.hstack(&[entity?, indicator?])
+}
+
+/// Rows of the indicators `codes`, by [`INDICATOR_ID`].
+pub(crate) fn of_indicators(catalogue: &Catalogue, codes: &[&str]) -> Expr {
+    let ids = catalogue.indicators.keys().enumerate().filter(|(_, code)| codes.contains(&code.as_str()));
+    ids.map(|(id, _)| col(INDICATOR_ID).eq(lit(id as u32))).reduce(Expr::or).unwrap_or(lit(false))
+}
+
+/// Each column of `table`, whose row `i` describes id `i`, at the id in column `by` (null where
+/// the id is null): a gather per column, no join.
+fn looked_up(table: &DataFrame, by: &str) -> Vec<Expr> {
+    table.columns().iter().map(|column| lit(column.as_materialized_series().clone()).gather(col(by), false).alias(column.name().clone())).collect()
+}
+
+/// By entity id: `_peid` (the parent's id, or a sentinel no entity has) and `_lvl`.
+fn entity_table(catalogue: &Catalogue) -> PolarsResult<DataFrame> {
     let index: std::collections::HashMap<&str, u64> = catalogue.entities.keys().enumerate().map(|(i, code)| (code.as_str(), i as u64)).collect();
     let entities: Vec<_> = catalogue.entities.values().collect();
     let root = (1u64 << ENTITY_BITS) - 1;
     df![
-        "_e_entity" => entities.iter().map(|e| e.code.as_str()).collect::<Vec<_>>(),
-        "_eid" => entities.iter().map(|e| index[e.code.as_str()]).collect::<Vec<_>>(),
         "_peid" => entities.iter().map(|e| e.parent.as_deref().and_then(|p| index.get(p).copied()).unwrap_or(root)).collect::<Vec<_>>(),
         "_lvl" => entities.iter().map(|e| e.level as u64).collect::<Vec<_>>(),
     ]
 }
 
-/// The indicators' `_iid`, their basis and the flags the measures read, one row per indicator.
-fn indicator_ids(catalogue: &Catalogue) -> PolarsResult<LazyFrame> {
-    Ok(indicator_frame(catalogue)?.lazy().with_row_index("_iid", None).select([
-        col("indicator").alias("_i_indicator"),
-        col("_iid").cast(DataType::UInt64),
-        col(BASIS),
-        col(BASIS).eq(lit("points")).alias("_points"),
-        col("kind").eq(lit("flow")).alias("_flow"),
-        col("accumulation").eq(lit("ytd")).alias("_ytd"),
-        col("accumulation").eq(lit("period")).alias("_period_flow"),
-        when(col("direction").eq(lit("down"))).then(lit(-1.0)).otherwise(lit(1.0)).alias(SIGN),
-    ]))
+/// By indicator id: the basis and the flags the measures read.
+fn indicator_table(catalogue: &Catalogue) -> PolarsResult<DataFrame> {
+    indicator_frame(catalogue)?
+        .lazy()
+        .select([
+            col(BASIS),
+            col(BASIS).eq(lit("points")).alias("_points"),
+            col("kind").eq(lit("flow")).alias("_flow"),
+            col("accumulation").eq(lit("ytd")).alias("_ytd"),
+            col("accumulation").eq(lit("period")).alias("_period_flow"),
+            when(col("direction").eq(lit("down"))).then(lit(-1.0)).otherwise(lit(1.0)).alias(SIGN),
+        ])
+        .collect()
 }
 
-/// Adds the integer keys to observations joined with [`entity_ids`] and the indicators' `_iid`.
+/// Adds the integer keys to observations with their ids as `u64` and [`entity_table`]'s columns.
 fn with_keys(frame: LazyFrame) -> LazyFrame {
-    let freq = when(col(FREQ).eq(lit("M"))).then(lit(0u64)).when(col(FREQ).eq(lit("Q"))).then(lit(1u64)).otherwise(lit(2u64));
+    let frame = frame.with_column(
+        when(col(FREQ).eq(lit("M"))).then(lit(0u64)).when(col(FREQ).eq(lit("Q"))).then(lit(1u64)).otherwise(lit(2u64)).alias("_freq"),
+    );
+    let freq = col("_freq");
     let month = col(END_MONTH).cast(DataType::UInt64);
     let series = |entity: Expr| shifted(shifted(entity, INDICATOR_BITS) + col("_iid"), 2) + freq.clone();
     frame.with_columns([
@@ -128,7 +166,8 @@ fn with_keys(frame: LazyFrame) -> LazyFrame {
         (shifted(series(shifted(col("_peid"), 3) + col("_lvl")), MONTH_BITS) + month.clone()).alias(PEERS),
         (shifted(shifted(col("_eid"), 2) + freq.clone(), MONTH_BITS) + month).alias(ENTITY_PERIOD),
         (shifted(col("_eid"), INDICATOR_BITS) + col("_iid")).alias(ENTITY_INDICATOR),
-        step().cast(DataType::UInt64).alias(STEP),
+        // Months from one period of the series to the next.
+        when(freq.clone().eq(lit(0u64))).then(lit(1u64)).when(freq.eq(lit(1u64))).then(lit(3u64)).otherwise(lit(12u64)).alias(STEP),
     ])
 }
 
@@ -183,29 +222,30 @@ fn with_group_totals(observations: LazyFrame, catalogue: &Catalogue) -> PolarsRe
 /// comparison (a year earlier, the previous period, the parent, the base) is a column of row
 /// positions found by joining two key columns, and the values are gathered from those
 /// positions, so no join ever copies the frame itself.
-pub(crate) fn series(observations: LazyFrame, catalogue: &Catalogue, period: Period, base_period: Option<Period>) -> PolarsResult<LazyFrame> {
-    let in_scope = observations.filter(col(END_MONTH).lt_eq(lit(period.end_month_index())));
-    let observations = {
-        let _step = sub_step("observations in scope");
-        with_group_totals(in_scope, catalogue)?.collect()?
-    };
+pub(crate) fn series(observations: &DataFrame, rows: Expr, catalogue: &Catalogue, period: Period, base_period: Option<Period>) -> PolarsResult<LazyFrame> {
     let sorting = sub_step("keys and order");
+    let mut looked_up = looked_up(&entity_table(catalogue)?, ENTITY_ID);
+    looked_up.extend(self::looked_up(&indicator_table(catalogue)?, INDICATOR_ID));
+    // The part's rows in scope are chosen on a narrow frame of the identifying columns; the
+    // observations' other columns are gathered once, by position, into the keys' order.
     let identified = observations
-        .clone()
+        .select([ENTITY_ID, INDICATOR_ID, FREQ, END_MONTH])?
         .lazy()
-        .select([col(ENTITY), col(INDICATOR), col(FREQ), col(END_MONTH)])
-        .with_row_index("_src", None);
-    let identified = join_on_exprs(identified, entity_ids(catalogue)?.lazy(), col(ENTITY), col("_e_entity"));
-    let identified = join_on_exprs(identified, indicator_ids(catalogue)?, col(INDICATOR), col("_i_indicator"));
+        .with_row_index("_src", None)
+        .filter(rows.and(col(END_MONTH).lt_eq(lit(period.end_month_index()))))
+        .with_columns([col(ENTITY_ID).cast(DataType::UInt64), col(INDICATOR_ID).cast(DataType::UInt64)])
+        .with_columns(looked_up);
     // One row per key: where two sources give the same figure, the first source's is used.
     let keys = with_keys(identified)
-        .drop(cols([ENTITY, INDICATOR, FREQ, END_MONTH, "_eid", "_peid", "_lvl"]))
+        .drop(cols([FREQ, "_freq", END_MONTH, ENTITY_ID, INDICATOR_ID, "_peid", "_lvl"]))
         .sort([KEY], SortMultipleOptions::default().with_maintain_order(true))
         .filter(col(KEY).neq_missing(col(KEY).shift(lit(1))))
         .collect()?;
-    let wide = observations.take(keys.column("_src")?.idx()?)?.hstack(keys.drop("_src")?.columns())?;
     drop(sorting);
-    let id_of = |name: &str| catalogue.indicators.keys().position(|code| code == name).map(|i| i as u64);
+    let _gathering = sub_step("gather observations");
+    let wide = observations.take(keys.column("_src")?.idx()?)?.hstack(keys.drop("_src")?.columns())?;
+    drop(_gathering);
+    let id_of = |name: &str| catalogue.indicators.keys().position(|code| code == name).map(|i| i as u32);
     let hukou = id_of("urban_rate_hukou").zip(id_of("urban_rate_resident"));
     let narrow = wide.select([
         KEY,
@@ -213,7 +253,7 @@ pub(crate) fn series(observations: LazyFrame, catalogue: &Catalogue, period: Per
         PARENT_KEY,
         PEERS,
         ENTITY_PERIOD,
-        "_iid",
+        INDICATOR_ID,
         VALUE,
         STEP,
         YEAR,
@@ -230,7 +270,7 @@ pub(crate) fn series(observations: LazyFrame, catalogue: &Catalogue, period: Per
     let measured = measures(narrow, base_period, hukou)?;
     let added: Vec<Column> =
         measured.columns().iter().filter(|c| !inputs.iter().any(|i| i == c.name().as_str()) && !c.name().starts_with('_')).cloned().collect();
-    let series = wide.hstack(&added)?.drop_many([KEY, PARENT_KEY, PEERS, ENTITY_PERIOD, "_iid", STEP, "_points", "_flow", "_ytd", "_period_flow"]);
+    let series = wide.hstack(&added)?.drop_many([KEY, PARENT_KEY, PEERS, ENTITY_PERIOD, ENTITY_ID, INDICATOR_ID, STEP, "_points", "_flow", "_ytd", "_period_flow"]);
     Ok(with_group_peers(series.lazy(), catalogue)?.drop(cols([SIGN])))
 }
 
@@ -247,6 +287,26 @@ fn positions<const N: usize>(frame: &DataFrame, probes: [Expr; N], rows: LazyFra
     let found = join_on(concat(stacked, UnionArgs::default())?, rows, "_want").select([col(ROW)]).collect()?;
     let (found, height) = (found.column(ROW)?, frame.height());
     Ok(std::array::from_fn(|i| found.slice((i * height) as i64, height).with_name(names[i].into())))
+}
+
+/// [`positions`] for probes that ascend with the frame's rows, in `rows` whose `_want` ascends
+/// too: each probe is one merge of two sorted key columns (Polars' sorted left join), no hashing.
+/// Both orders are the caller's promise: a probe marked ascending that is not gives wrong positions.
+fn ascending_positions<const N: usize>(frame: &DataFrame, probes: [Expr; N], rows: DataFrame, names: [&str; N]) -> PolarsResult<[Column; N]> {
+    let ascending = |mut column: Column| {
+        column.set_sorted_flag(polars::series::IsSorted::Ascending);
+        column
+    };
+    let mut rows = rows;
+    rows.apply("_want", |want| ascending(want.clone()))?;
+    let probed = frame.clone().lazy().select(probes.into_iter().enumerate().map(|(i, probe)| probe.alias(format!("_want{i}"))).collect::<Vec<_>>()).collect()?;
+    let mut found = Vec::with_capacity(N);
+    for (i, name) in names.iter().enumerate() {
+        let probe = ascending(probed.column(&format!("_want{i}"))?.clone().with_name("_want".into()));
+        let joined = join_on(DataFrame::new(probe.len(), vec![probe])?.lazy(), rows.clone().lazy(), "_want").select([col(ROW).alias(*name)]).collect()?;
+        found.push(joined.column(name)?.clone());
+    }
+    Ok(found.try_into().expect("one column per probe"))
 }
 
 /// `frame` with `expr` added, materialised on its own. Windows that rebuild each group (ranks,
@@ -299,20 +359,23 @@ fn at(expr: Expr, at: &str) -> Expr {
 }
 
 /// Every growth measure of the narrow frame, in its row order.
-fn measures(frame: DataFrame, base_period: Option<Period>, hukou: Option<(u64, u64)>) -> PolarsResult<DataFrame> {
+fn measures(frame: DataFrame, base_period: Option<Period>, hukou: Option<(u32, u32)>) -> PolarsResult<DataFrame> {
     let finding = sub_step("positions");
     let mut frame = frame.with_row_index(ROW.into(), None)?;
     // Positions of the same period a year and two years earlier, of the previous period and of
     // the parent's row: the rows whose key is this row's key moved back by that many months, or
     // the parent's key (a key never moves back past its series' months: month indexes are
     // years × 12, far above 24).
-    let keys = frame.clone().lazy().select([col(KEY).alias("_want"), col(ROW)]);
-    let [last_year, two_years_ago, previous, parent] = positions(
+    // The frame is sorted by its unique key, so the keys moved back by a fixed number of months
+    // ascend with it too (a series' months never reach back past the previous series' key).
+    let keys = frame.select([KEY, ROW])?.lazy().rename([KEY], ["_want"], true).collect()?;
+    let [last_year, two_years_ago, previous] = ascending_positions(
         &frame,
-        [col(KEY) - lit(12u64), col(KEY) - lit(24u64), col(KEY) - col(STEP), col(PARENT_KEY)],
-        keys,
-        ["_at_last_year", "_at_two_years_ago", "_at_previous", "_at_parent"],
+        [col(KEY) - lit(12u64), col(KEY) - lit(24u64), col(KEY) - col(STEP)],
+        keys.clone(),
+        ["_at_last_year", "_at_two_years_ago", "_at_previous"],
     )?;
+    let [parent] = positions(&frame, [col(PARENT_KEY)], keys.lazy(), ["_at_parent"])?;
     // The base: the configured base period's observation, else the series' first with a value
     // (the frame is sorted by series and period, so the first is the lowest position).
     let candidates = frame.clone().lazy().filter(col(VALUE).is_not_null());
@@ -320,11 +383,16 @@ fn measures(frame: DataFrame, base_period: Option<Period>, hukou: Option<(u64, u
         Some(base) => candidates.filter(col(PERIOD).eq(lit(base.to_string()))),
         None => candidates,
     };
-    let base_rows = candidates.group_by([col(SERIES_ID)]).agg([col(ROW).min()]).select([col(SERIES_ID).alias("_want"), col(ROW)]);
-    let [base] = positions(&frame, [col(SERIES_ID)], base_rows, ["_at_base"])?;
+    let base_rows = candidates
+        .group_by([col(SERIES_ID)])
+        .agg([col(ROW).min()])
+        .select([col(SERIES_ID).alias("_want"), col(ROW)])
+        .sort(["_want"], SortMultipleOptions::default())
+        .collect()?;
+    let [base] = ascending_positions(&frame, [col(SERIES_ID)], base_rows, ["_at_base"])?;
     let hukou_rows = match hukou {
         Some((registered, _)) => {
-            let rates = frame.clone().lazy().filter(col("_iid").eq(lit(registered))).select([col(ENTITY_PERIOD).alias("_want"), col(ROW)]);
+            let rates = frame.clone().lazy().filter(col(INDICATOR_ID).eq(lit(registered))).select([col(ENTITY_PERIOD).alias("_want"), col(ROW)]);
             let [rows] = positions(&frame, [col(ENTITY_PERIOD)], rates, ["_at_hukou"])?;
             Some(rows)
         }
@@ -427,7 +495,7 @@ fn measures(frame: DataFrame, base_period: Option<Period>, hukou: Option<(u64, u
 /// Share of the parent, contribution (贡献率) and pull (拉动) to the parent's growth, and dense
 /// ranks among peers (same parent and level) by value and by growth, honouring the direction;
 /// `hukou` holds the ids of the registered and the resident urbanization rates, where both are indicators.
-fn with_parent_measures(frame: LazyFrame, points: Expr, hukou: Option<(u64, u64)>) -> PolarsResult<LazyFrame> {
+fn with_parent_measures(frame: LazyFrame, points: Expr, hukou: Option<(u32, u32)>) -> PolarsResult<LazyFrame> {
     let frame = frame.with_columns([
         at(col(VALUE), "_at_parent").alias("_parent_value"),
         at(col(VALUE_LAST_YEAR), "_at_parent").alias("_parent_value_last_year"),
@@ -449,7 +517,7 @@ fn with_parent_measures(frame: LazyFrame, points: Expr, hukou: Option<(u64, u64)
             .alias(PULL_PP),
         // 两率差: the resident minus the registered (户籍) urbanization rate, in points.
         match hukou {
-            Some((_, resident)) => when(col("_iid").eq(lit(resident))).then(col(VALUE) - at(col(VALUE), "_at_hukou")).otherwise(null_f64()),
+            Some((_, resident)) => when(col(INDICATOR_ID).eq(lit(resident))).then(col(VALUE) - at(col(VALUE), "_at_hukou")).otherwise(null_f64()),
             None => null_f64(),
         }
         .alias(RESIDENT_MINUS_HUKOU_PP),
