@@ -317,6 +317,15 @@ fn with_alone(frame: DataFrame, expr: Expr) -> PolarsResult<DataFrame> {
     frame.lazy().with_column(expr).collect()
 }
 
+/// `frame` with `expr` added as the column `name`, marked ascending, so that windows over it
+/// group runs of rows without hashing. The caller promises the order: a column so marked that
+/// does not ascend gives wrong groups.
+fn with_ascending(frame: DataFrame, expr: Expr, name: &str) -> PolarsResult<DataFrame> {
+    let mut column = frame.clone().lazy().select([expr.alias(name)]).collect()?.column(name)?.clone();
+    column.set_sorted_flag(polars::series::IsSorted::Ascending);
+    frame.hstack(&[column])
+}
+
 /// Dense rank of `value` within `group`, best first: higher is better unless the indicator's
 /// direction is down (a signed key, ranked descending).
 fn rank_within(value: Expr, group: &[Expr]) -> PolarsResult<Expr> {
@@ -410,7 +419,9 @@ fn measures(frame: DataFrame, base_period: Option<Period>, hukou: Option<(u32, u
     // for `period` flows, empty when any month is missing (never read as zero).
     // The running sums are windows over each series' year, only where the part has a period flow.
     let (present_so_far, running_total) = if frame.column("_period_flow")?.bool()?.any() {
-        let series_year = [shifted(col(SERIES_ID), MONTH_BITS) + col(YEAR).cast(DataType::UInt64)];
+        // The frame is sorted by series and period, so each series' year is one run of rows.
+        frame = with_ascending(frame, shifted(col(SERIES_ID), MONTH_BITS) + col(YEAR).cast(DataType::UInt64), "_series_year")?;
+        let series_year = [col("_series_year")];
         let present = col(VALUE).is_not_null().cast(DataType::Int32).cum_sum(false).over(series_year.clone())?;
         frame = with_alone(frame, present.alias("_present_so_far"))?;
         frame = with_alone(frame, col(VALUE).cum_sum(false).over(series_year)?.alias("_running_total"))?;
