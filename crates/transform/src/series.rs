@@ -88,6 +88,8 @@ fn shifted(expr: Expr, bits: u32) -> Expr {
 /// `u32`), which [`identified`] adds.
 pub(crate) const ENTITY_ID: &str = "_eid";
 pub(crate) const INDICATOR_ID: &str = "_iid";
+/// The frequency as a number that orders it: 0 monthly, 1 quarterly, 2 yearly (`u8`).
+const FREQUENCY_ID: &str = "_freq";
 
 /// The observations with the groups' totals appended and each row's [`ENTITY_ID`] and
 /// [`INDICATOR_ID`] (null for a code the catalogue lacks): strings are joined to ids once, for all
@@ -99,18 +101,28 @@ pub(crate) fn identified(observations: &DataFrame, catalogue: &Catalogue) -> Pol
     let entities = ids(catalogue.entities.keys().map(String::as_str).collect(), ENTITY_ID)?;
     let indicators = ids(catalogue.indicators.keys().map(String::as_str).collect(), INDICATOR_ID)?;
     let observations = with_group_totals(observations.clone().lazy(), catalogue)?.collect()?;
-    let codes = observations.select([ENTITY, INDICATOR])?.lazy();
+    let codes = observations.select([ENTITY, INDICATOR, FREQ])?.lazy();
     let codes = join_on_exprs(codes, entities.lazy(), col(ENTITY), col("_code"));
-    let ids = join_on_exprs(codes, indicators.lazy(), col(INDICATOR), col("_code")).select([col(ENTITY_ID), col(INDICATOR_ID)]).collect()?;
+    let frequency = when(col(FREQ).eq(lit("M"))).then(lit(0u8)).when(col(FREQ).eq(lit("Q"))).then(lit(1u8)).otherwise(lit(2u8));
+    let ids = join_on_exprs(codes, indicators.lazy(), col(INDICATOR), col("_code"))
+        .select([col(ENTITY_ID), col(INDICATOR_ID), frequency.alias(FREQUENCY_ID)])
+        .collect()?;
     // In chunks of the same lengths as the other columns': a filter of columns chunked
     // differently would first copy them all into one chunk.
     let lengths: Vec<usize> = match observations.columns().first() {
         Some(column) => column.as_materialized_series().chunk_lengths().collect(),
         None => Vec::new(),
     };
-    let matched = [ENTITY_ID, INDICATOR_ID].map(|name| ids.column(name).and_then(|c| c.u32()).map(|ids| ids.match_chunks(lengths.iter().copied()).into_column()));
-    let [entity, indicator] = matched;
-    observations.hstack(&[entity?, indicator?])
+    let matched = ids.columns().iter().map(|ids| {
+        let ids = ids.as_materialized_series().rechunk();
+        let chunks = ids.chunks().first().map(|chunk| lengths.iter().scan(0, |at, len| {
+            let slice = chunk.sliced(*at, *len);
+            *at += len;
+            Some(slice)
+        }).collect::<Vec<_>>());
+        Series::try_from((ids.name().clone(), chunks.unwrap_or_default())).map(Column::from)
+    });
+    observations.hstack(&matched.collect::<PolarsResult<Vec<_>>>()?)
 }
 
 /// Rows of the indicators `codes`, by [`INDICATOR_ID`].
@@ -153,10 +165,7 @@ fn indicator_table(catalogue: &Catalogue) -> PolarsResult<DataFrame> {
 
 /// Adds the integer keys to observations with their ids as `u64` and [`entity_table`]'s columns.
 fn with_keys(frame: LazyFrame) -> LazyFrame {
-    let frame = frame.with_column(
-        when(col(FREQ).eq(lit("M"))).then(lit(0u64)).when(col(FREQ).eq(lit("Q"))).then(lit(1u64)).otherwise(lit(2u64)).alias("_freq"),
-    );
-    let freq = col("_freq");
+    let freq = col(FREQUENCY_ID).cast(DataType::UInt64);
     let month = col(END_MONTH).cast(DataType::UInt64);
     let series = |entity: Expr| shifted(shifted(entity, INDICATOR_BITS) + col("_iid"), 2) + freq.clone();
     frame.with_columns([
@@ -167,7 +176,7 @@ fn with_keys(frame: LazyFrame) -> LazyFrame {
         (shifted(shifted(col("_eid"), 2) + freq.clone(), MONTH_BITS) + month).alias(ENTITY_PERIOD),
         (shifted(col("_eid"), INDICATOR_BITS) + col("_iid")).alias(ENTITY_INDICATOR),
         // Months from one period of the series to the next.
-        when(freq.clone().eq(lit(0u64))).then(lit(1u64)).when(freq.eq(lit(1u64))).then(lit(3u64)).otherwise(lit(12u64)).alias(STEP),
+        when(freq.clone().eq(lit(0u64))).then(lit(1u64)).when(freq.eq(lit(1u64))).then(lit(3u64)).otherwise(lit(12u64)).cast(DataType::UInt64).alias(STEP),
     ])
 }
 
@@ -229,7 +238,7 @@ pub(crate) fn series(observations: &DataFrame, rows: Expr, catalogue: &Catalogue
     // The part's rows in scope are chosen on a narrow frame of the identifying columns; the
     // observations' other columns are gathered once, by position, into the keys' order.
     let identified = observations
-        .select([ENTITY_ID, INDICATOR_ID, FREQ, END_MONTH])?
+        .select([ENTITY_ID, INDICATOR_ID, FREQUENCY_ID, END_MONTH])?
         .lazy()
         .with_row_index("_src", None)
         .filter(rows.and(col(END_MONTH).lt_eq(lit(period.end_month_index()))))
@@ -237,7 +246,7 @@ pub(crate) fn series(observations: &DataFrame, rows: Expr, catalogue: &Catalogue
         .with_columns(looked_up);
     // One row per key: where two sources give the same figure, the first source's is used.
     let keys = with_keys(identified)
-        .drop(cols([FREQ, "_freq", END_MONTH, ENTITY_ID, INDICATOR_ID, "_peid", "_lvl"]))
+        .drop(cols([FREQUENCY_ID, END_MONTH, ENTITY_ID, INDICATOR_ID, "_peid", "_lvl"]))
         .sort([KEY], SortMultipleOptions::default().with_maintain_order(true))
         .filter(col(KEY).neq_missing(col(KEY).shift(lit(1))))
         .collect()?;
@@ -572,7 +581,7 @@ fn with_group_peers(frame: LazyFrame, catalogue: &Catalogue) -> PolarsResult<Laz
 /// over a monthly one ending in the same month), in the series' order: [`crate::compute_by_indicator`]
 /// sorts the parts' rows together.
 pub(crate) fn latest(series: LazyFrame) -> PolarsResult<LazyFrame> {
-    let freq_rank = when(col(FREQ).eq(lit("Y"))).then(lit(2)).when(col(FREQ).eq(lit("Q"))).then(lit(1)).otherwise(lit(0));
+    let freq_rank = col(FREQUENCY_ID).cast(DataType::Int32);
     let rank = when(col(VALUE).is_not_null()).then(col(END_MONTH) * lit(4) + freq_rank).otherwise(lit(NULL).cast(DataType::Int32));
     // One filter of the wide frame, by a mask computed on narrow columns.
     Ok(series.filter(rank.clone().eq(rank.max().over([col(ENTITY_INDICATOR)])?)))
