@@ -56,9 +56,13 @@ def generate(scale):
     out = DATA / scale
     if not (out / "observations.parquet").exists():
         subprocess.run([TOWNPULSE, "demo-data", "--scale", scale, "--out", out, "--divisions", ROOT.parent / "shared/data/admin-divisions"], check=True)
-        # A second configuration that reads the CSV instead of the Parquet file.
-        config = (out / "townpulse.toml").read_text(encoding="utf-8")
-        (out / "townpulse-csv.toml").write_text(config.replace('path = "observations.parquet"', 'path = "observations.csv"'), encoding="utf-8")
+    config = (out / "townpulse.toml").read_text(encoding="utf-8")
+    # A second configuration that reads the CSV instead of the Parquet file.
+    (out / "townpulse-csv.toml").write_text(config.replace('path = "observations.parquet"', 'path = "observations.csv"'), encoding="utf-8")
+    # A third whose emails link to the report where it is published instead of attaching it.
+    linked = config.replace("[delivery]\n", '[delivery]\nreport_base_url = "https://reports.example.gov.cn/townpulse/"\n', 1)
+    assert linked != config, "the generated configuration has no [delivery] table"
+    (out / "townpulse-linked.toml").write_text(linked, encoding="utf-8")
     return out
 
 
@@ -71,6 +75,7 @@ def commands(data):
         "townpulse ingest (Parquet)": tp + ["--config", data / "townpulse.toml", "ingest"],
         "townpulse compute": tp + ["compute", "--observations", inputs[0], "--entities", inputs[1], "--indicators", inputs[2], "--targets", inputs[3], "--out", data / "out-townpulse", "--format", "parquet"],
         "townpulse run (all counties' emails)": tp + ["--config", data / "townpulse.toml", "run"],
+        "townpulse run (emails link the report)": tp + ["--config", data / "townpulse-linked.toml", "run"],
         "DuckDB": [PYTHON, BENCH / "peer_duckdb.py"] + inputs + [data / "out-duckdb"],
         "pandas": [PYTHON, BENCH / "peer_pandas.py"] + inputs + [data / "out-pandas"],
         "Python Polars": [PYTHON, BENCH / "peer_polars.py"] + inputs + [data / "out-polars"],

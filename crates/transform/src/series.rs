@@ -92,8 +92,9 @@ pub(crate) const INDICATOR_ID: &str = "_iid";
 const FREQUENCY_ID: &str = "_freq";
 
 /// The observations with the groups' totals appended and each row's [`ENTITY_ID`] and
-/// [`INDICATOR_ID`] (null for a code the catalogue lacks): strings are joined to ids once, for all
-/// the observations, so that each part is chosen by an integer and keyed without joining strings.
+/// [`INDICATOR_ID`] (null for a code the catalogue lacks) and [`FREQUENCY_ID`]: strings are
+/// joined to ids once, for all the observations, so that each part is chosen by an integer and
+/// keyed without joining or comparing strings.
 /// The ids are joined on a narrow copy of the two code columns and set beside the others, which
 /// are shared, not copied.
 pub(crate) fn identified(observations: &DataFrame, catalogue: &Catalogue) -> PolarsResult<DataFrame> {
@@ -222,8 +223,9 @@ fn with_group_totals(observations: LazyFrame, catalogue: &Catalogue) -> PolarsRe
     concat([observations, missing], UnionArgs::default())
 }
 
-/// The series frame: each observation up to `period` with its growth measures, and the series'
-/// integer id `_sid` (entity, indicator, frequency) and `_ei` (entity, indicator) for the later steps.
+/// The series frame: each observation of [`identified`]'s frame up to `period` and among `rows`
+/// (a part's indicators) with its growth measures, and the series' integer id `_sid` (entity,
+/// indicator, frequency), `_ei` (entity, indicator) and `_freq` for the later steps.
 ///
 /// The keys are computed on a narrow frame of the identifying columns and sorted by series and
 /// period; the observations are then gathered once into that order (the first source's row
@@ -383,9 +385,8 @@ fn measures(frame: DataFrame, base_period: Option<Period>, hukou: Option<(u32, u
     // Positions of the same period a year and two years earlier, of the previous period and of
     // the parent's row: the rows whose key is this row's key moved back by that many months, or
     // the parent's key (a key never moves back past its series' months: month indexes are
-    // years × 12, far above 24).
-    // The frame is sorted by its unique key, so the keys moved back by a fixed number of months
-    // ascend with it too (a series' months never reach back past the previous series' key).
+    // years × 12, far above 24). The frame is sorted by its unique key, so the keys moved back
+    // ascend with it too, and are merged; the parents' keys do not, and are hashed.
     let keys = frame.select([KEY, ROW])?.lazy().rename([KEY], ["_want"], true).collect()?;
     let [last_year, two_years_ago, previous] = ascending_positions(
         &frame,
