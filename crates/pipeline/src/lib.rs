@@ -376,8 +376,11 @@ fn report_input<'a>(config: &'a Config, metrics: &'a transform::Metrics, sources
     }
 }
 
-/// How many summaries are composed (in parallel) before they are delivered one by one.
+/// How many summaries are composed at once (in parallel, while the batch before is delivered one by one).
 const COMPOSED_AHEAD: usize = 32;
+
+/// Recipients with the summaries composed for them, ready to deliver.
+type Composed<'a> = Vec<(&'a config::Recipient, Result<report::Email, PipelineError>)>;
 
 /// The summary email of one recipient: the regions they follow, in their language.
 #[allow(clippy::too_many_arguments)]
@@ -823,6 +826,45 @@ fn run_inner(
         }
         Ok(())
     };
+    // Composing sends nothing, so a batch's summaries are composed in parallel.
+    let compose = |due: &[&config::Recipient]| -> Vec<Result<report::Email, PipelineError>> {
+        due.par_iter()
+            .map(|recipient| {
+                let _entered = debug_span!(parent: &run_span, "summary", recipient = %recipient.address).entered();
+                let link = report_link(config, period, &report::labels_for(recipient.language.code()), attach.is_some(), &report_path);
+                let followed = Config::followed_in(&tree, recipient);
+                compose_for(config, &input, &by_entity, &followed, &renderer, recipient, &link, attach.as_ref(), request.now)
+            })
+            .collect()
+    };
+    // Delivered one by one: the ledger records each hand-over before it happens.
+    let deliver_batch = |composed: Composed<'_>, sent: &mut usize, problems: &mut Vec<String>| -> Result<(), PipelineError> {
+        for (recipient, email) in composed {
+            stop_if_asked(*sent)?;
+            let span = info_span!("deliver", recipient = %recipient.address, transport = %mailer.describe());
+            let _entered = span.enter();
+            let email = email?;
+            let delivery =
+                ledger.begin_delivery(run_id, &period_text, &recipient.address, &email.message_id, &email.content_sha256, &mailer.describe(), now)?;
+            let stem = format!("{period_text}__{}", report::address_stem(&recipient.address));
+            match mailer.send(&email, &stem, config.delivery.retries, config.delivery.retry_backoff) {
+                Ok(result) => {
+                    ledger.finish_delivery(delivery, DeliveryState::Sent, &result, now)?;
+                    *sent += 1;
+                    info!(message = "Summary delivered.", result = %result);
+                }
+                Err(error) => {
+                    ledger.finish_delivery(delivery, DeliveryState::Failed, &error.to_string(), now)?;
+                    warn!(message = "Delivery failed.", error = %error);
+                    problems.push(error.to_string());
+                }
+            }
+        }
+        Ok(())
+    };
+    // Each batch is composed on a thread of its own while the batch before it is delivered:
+    // delivering waits on the disk or the relay, composing on the cores.
+    let mut composed: Composed<'_> = Vec::new();
     for batch in recipients.chunks(COMPOSED_AHEAD) {
         stop_if_asked(sent)?;
         // The ledger says who in this batch is due, before anything is composed.
@@ -856,39 +898,16 @@ fn run_inner(
                 _ => due.push(*recipient),
             }
         }
-        // Composing sends nothing, so the batch's summaries are composed in parallel.
-        let emails: Vec<Result<report::Email, PipelineError>> = due
-            .par_iter()
-            .map(|recipient| {
-                let _entered = debug_span!(parent: &run_span, "summary", recipient = %recipient.address).entered();
-                let link = report_link(config, period, &report::labels_for(recipient.language.code()), attach.is_some(), &report_path);
-                let followed = Config::followed_in(&tree, recipient);
-                compose_for(config, &input, &by_entity, &followed, &renderer, recipient, &link, attach.as_ref(), request.now)
-            })
-            .collect();
-        // Delivered one by one: the ledger records each hand-over before it happens.
-        for (recipient, email) in due.into_iter().zip(emails) {
-            stop_if_asked(sent)?;
-            let span = info_span!("deliver", recipient = %recipient.address, transport = %mailer.describe());
-            let _entered = span.enter();
-            let email = email?;
-            let delivery =
-                ledger.begin_delivery(run_id, &period_text, &recipient.address, &email.message_id, &email.content_sha256, &mailer.describe(), now)?;
-            let stem = format!("{period_text}__{}", report::address_stem(&recipient.address));
-            match mailer.send(&email, &stem, config.delivery.retries, config.delivery.retry_backoff) {
-                Ok(result) => {
-                    ledger.finish_delivery(delivery, DeliveryState::Sent, &result, now)?;
-                    sent += 1;
-                    info!(message = "Summary delivered.", result = %result);
-                }
-                Err(error) => {
-                    ledger.finish_delivery(delivery, DeliveryState::Failed, &error.to_string(), now)?;
-                    warn!(message = "Delivery failed.", error = %error);
-                    problems.push(error.to_string());
-                }
-            }
-        }
+        let previous = std::mem::take(&mut composed);
+        let (delivered, emails) = std::thread::scope(|scope| {
+            let composing = scope.spawn(|| compose(&due));
+            let delivered = deliver_batch(previous, &mut sent, &mut problems);
+            (delivered, composing.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        });
+        delivered?;
+        composed = due.into_iter().zip(emails).collect();
     }
+    deliver_batch(composed, &mut sent, &mut problems)?;
     clock.finish(ledger, run_id, "deliver", sent)?;
 
     Ok(RunOutcome {
