@@ -110,10 +110,8 @@ pub(crate) fn identified(observations: &DataFrame, catalogue: &Catalogue) -> Pol
         .collect()?;
     // In chunks of the same lengths as the other columns': a filter of columns chunked
     // differently would first copy them all into one chunk.
-    let lengths: Vec<usize> = match observations.columns().first() {
-        Some(column) => column.as_materialized_series().chunk_lengths().collect(),
-        None => Vec::new(),
-    };
+    // (A column of one value for all rows has no chunks: the entity column always has.)
+    let lengths: Vec<usize> = observations.column(ENTITY)?.as_materialized_series().chunk_lengths().collect();
     let matched = ids.columns().iter().map(|ids| {
         let ids = ids.as_materialized_series().rechunk();
         let chunks = ids.chunks().first().map(|chunk| lengths.iter().scan(0, |at, len| {
