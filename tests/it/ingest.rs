@@ -667,3 +667,30 @@ fn a_contract_file_checked_in_parts_gives_what_it_gives_checked_whole_in_csv_and
     let empty = ingest::read_csv_source_in_parts(&options, &catalogue, 3).unwrap();
     assert_eq!((empty.frame.height(), empty.issues.len(), empty.rows_read), (0, 0, 0));
 }
+
+#[test]
+fn the_warehouse_reads_a_column_without_values_as_one_null_and_every_value_as_written() {
+    let project = Project::new(
+        "code,name,level,parent\nCN,全国,nation,\n33,浙江省,province,CN\n",
+        "code,name,unit,kind,accumulation,direction,decimals\npop_resident,常住人口,万人,level,,none,2\n",
+        "[[sources]]\nname = \"contract\"\ntype = \"csv\"\npath = \"observations.csv\"",
+    );
+    // The optional columns: `source` has a value on one row, `note` on none.
+    let file = "entity,indicator,period,value,source,note\n33,pop_resident,2022,6577,yearbook,\n33,pop_resident,2023,6627,,\nCN,pop_resident,2023,,,\n";
+    std::fs::write(project.path("config/observations.csv"), file).unwrap();
+    let ingested = project.run(&["ingest"]);
+    assert_eq!(ingested.status.code(), Some(0), "{}", text(&ingested));
+    let observations = project.observations();
+    assert_eq!(observations.height(), 3);
+    // `note` is one null for all rows; `value` and `source` keep a cell per row.
+    assert!(matches!(observations.column("note").unwrap(), Column::Scalar(_)), "{observations}");
+    assert_eq!(observations.column("note").unwrap().null_count(), 3);
+    assert!(!matches!(observations.column("value").unwrap(), Column::Scalar(_)));
+    assert!(!matches!(observations.column("source").unwrap(), Column::Scalar(_)));
+    // Read so, the frame equals the warehouse file as written.
+    let path = ingest::Warehouse::new(&project.config().output.warehouse_dir).current_path("contract");
+    let written = ParquetReader::new(std::fs::File::open(&path).unwrap()).finish().unwrap();
+    assert!(observations.equals_missing(&written), "{observations}\n{written}");
+    assert_eq!(value_of(&observations, "33", "pop_resident", "2023"), Some(6627.0));
+    assert_eq!(value_of(&observations, "CN", "pop_resident", "2023"), None);
+}

@@ -280,23 +280,3 @@ fn nulls_as_one(frame: DataFrame) -> PolarsResult<DataFrame> {
         .collect();
     DataFrame::new(height, columns)
 }
-
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_column_without_values_is_kept_as_one_null_and_the_frame_reads_the_same() {
-        let frame = df![
-            "entity" => ["a", "b", "c"],
-            "value" => [Some(1.0), None, Some(3.0)],
-            "note" => [None::<&str>, None, None],
-        ]
-        .unwrap();
-        let compact = nulls_as_one(frame.clone()).unwrap();
-        assert!(compact.equals_missing(&frame), "{compact} differs from {frame}");
-        assert!(matches!(compact.column("note").unwrap(), Column::Scalar(_)), "the empty column is one null");
-        assert!(!matches!(compact.column("value").unwrap(), Column::Scalar(_)), "a column with a value stays as it is");
-    }
-}
