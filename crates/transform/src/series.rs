@@ -89,7 +89,7 @@ fn shifted(expr: Expr, bits: u32) -> Expr {
 pub(crate) const ENTITY_ID: &str = "_eid";
 pub(crate) const INDICATOR_ID: &str = "_iid";
 /// The frequency as a number that orders it: 0 monthly, 1 quarterly, 2 yearly (`u8`).
-const FREQUENCY_ID: &str = "_freq";
+pub(crate) const FREQUENCY_ID: &str = "_freq";
 
 /// The observations with the groups' totals appended and each row's [`ENTITY_ID`] and
 /// [`INDICATOR_ID`] (null for a code the catalogue lacks) and [`FREQUENCY_ID`]: strings are
@@ -302,10 +302,6 @@ fn positions<const N: usize>(frame: &DataFrame, probes: [Expr; N], rows: LazyFra
 /// too: each probe is one merge of two sorted key columns (Polars' sorted left join), no hashing.
 /// Both orders are the caller's promise: a probe marked ascending that is not gives wrong positions.
 fn ascending_positions<const N: usize>(frame: &DataFrame, probes: [Expr; N], rows: DataFrame, names: [&str; N]) -> PolarsResult<[Column; N]> {
-    let ascending = |mut column: Column| {
-        column.set_sorted_flag(polars::series::IsSorted::Ascending);
-        column
-    };
     let mut rows = rows;
     rows.apply("_want", |want| ascending(want.clone()))?;
     let probed = frame.clone().lazy().select(probes.into_iter().enumerate().map(|(i, probe)| probe.alias(format!("_want{i}"))).collect::<Vec<_>>()).collect()?;
@@ -330,9 +326,14 @@ fn with_alone(frame: DataFrame, expr: Expr) -> PolarsResult<DataFrame> {
 /// group runs of rows without hashing. The caller promises the order: a column so marked that
 /// does not ascend gives wrong groups.
 fn with_ascending(frame: DataFrame, expr: Expr, name: &str) -> PolarsResult<DataFrame> {
-    let mut column = frame.clone().lazy().select([expr.alias(name)]).collect()?.column(name)?.clone();
+    let column = frame.clone().lazy().select([expr.alias(name)]).collect()?.column(name)?.clone();
+    frame.hstack(&[ascending(column)])
+}
+
+/// `column` marked ascending, which Polars trusts: the caller promises the order.
+fn ascending(mut column: Column) -> Column {
     column.set_sorted_flag(polars::series::IsSorted::Ascending);
-    frame.hstack(&[column])
+    column
 }
 
 /// Dense rank of `value` within `group`, best first: higher is better unless the indicator's
@@ -576,12 +577,17 @@ fn with_group_peers(frame: LazyFrame, catalogue: &Catalogue) -> PolarsResult<Laz
     ))
 }
 
+/// How recent a row of the series frame is: its end month, and within one end month a yearly
+/// figure before a quarterly and a quarterly before a monthly one (higher is more recent).
+pub(crate) fn recency() -> Expr {
+    col(END_MONTH) * lit(4) + col(FREQUENCY_ID).cast(DataType::Int32)
+}
+
 /// The latest observation with a value of each entity and indicator (a yearly figure wins
 /// over a monthly one ending in the same month), in the series' order: [`crate::compute_by_indicator`]
 /// sorts the parts' rows together.
 pub(crate) fn latest(series: LazyFrame) -> PolarsResult<LazyFrame> {
-    let freq_rank = col(FREQUENCY_ID).cast(DataType::Int32);
-    let rank = when(col(VALUE).is_not_null()).then(col(END_MONTH) * lit(4) + freq_rank).otherwise(lit(NULL).cast(DataType::Int32));
+    let rank = when(col(VALUE).is_not_null()).then(recency()).otherwise(lit(NULL).cast(DataType::Int32));
     // One filter of the wide frame, by a mask computed on narrow columns.
     Ok(series.filter(rank.clone().eq(rank.max().over([col(ENTITY_INDICATOR)])?)))
 }

@@ -37,7 +37,6 @@ pub(crate) fn assess(series: LazyFrame, catalogue: &Catalogue, settings: &Settin
 
     // The assessed observation: the latest with a value up to the period; for an annual plan,
     // the latest within the plan's year.
-    let freq_rank = when(col(FREQ).eq(lit("Y"))).then(lit(2)).when(col(FREQ).eq(lit("Q"))).then(lit(1)).otherwise(lit(0));
     let candidates = targets
         .clone()
         .select([col("target_id"), col("entity"), col("indicator"), col("kind"), col("deadline_year")])
@@ -46,7 +45,7 @@ pub(crate) fn assess(series: LazyFrame, catalogue: &Catalogue, settings: &Settin
                 col(ENTITY),
                 col(INDICATOR),
                 col(PERIOD),
-                col(FREQ),
+                col(crate::series::FREQUENCY_ID),
                 col(YEAR),
                 col(END_MONTH),
                 col(VALUE),
@@ -62,7 +61,7 @@ pub(crate) fn assess(series: LazyFrame, catalogue: &Catalogue, settings: &Settin
             JoinArgs::new(JoinType::Inner),
         )
         .filter(col("kind").neq(lit("plan")).or(col(YEAR).eq(col("deadline_year"))))
-        .with_column((col(END_MONTH) * lit(4) + freq_rank).alias("_rank"));
+        .with_column(crate::series::recency().alias("_rank"));
     let best = col("_rank").max().over([col("target_id")])?;
     let assessed = candidates.filter(col("_rank").eq(best)).select([
         col("target_id"),
