@@ -282,18 +282,21 @@ pub fn compute_by_indicator<E: From<TransformError>>(
         series::identified(&observations, catalogue).map_err(polars_error("group totals and ids"))?
     };
     let (mut latest, mut targets, mut findings, mut series_rows) = (Vec::new(), Vec::new(), Vec::new(), 0);
-    let parts = indicator_parts(catalogue, observations.height(), settings.part_rows);
-    let whole = parts.len() <= 1;
     // No indicators: one empty part still gives every frame its columns.
-    for codes in if parts.is_empty() { vec![Vec::new()] } else { parts } {
+    let parts = match indicator_parts(catalogue, observations.height(), settings.part_rows) {
+        parts if parts.is_empty() => vec![Vec::new()],
+        parts => parts,
+    };
+    let whole = parts.len() <= 1;
+    let rows = {
+        let _step = step("rows by part");
+        series::rows_by_part(&observations, catalogue, &parts, period).map_err(polars_error("rows by part"))?
+    };
+    for (codes, rows) in parts.into_iter().zip(rows) {
         let _part = tracing::debug_span!("engine part", indicators = codes.join(",")).entered();
-        let rows = match whole {
-            true => lit(true),
-            false => series::of_indicators(catalogue, &codes),
-        };
         let series = {
             let _step = step("series");
-            series::series(&observations, rows, catalogue, period, settings.base_period).and_then(LazyFrame::collect).map_err(polars_error("series"))?
+            series::series(&observations, rows, catalogue, settings.base_period).and_then(LazyFrame::collect).map_err(polars_error("series"))?
         };
         {
             let _step = step("latest values");

@@ -124,10 +124,33 @@ pub(crate) fn identified(observations: &DataFrame, catalogue: &Catalogue) -> Pol
     observations.hstack(&matched.collect::<PolarsResult<Vec<_>>>()?)
 }
 
-/// Rows of the indicators `codes`, by [`INDICATOR_ID`].
-pub(crate) fn of_indicators(catalogue: &Catalogue, codes: &[&str]) -> Expr {
-    let ids = catalogue.indicators.keys().enumerate().filter(|(_, code)| codes.contains(&code.as_str()));
-    ids.map(|(id, _)| col(INDICATOR_ID).eq(lit(id as u32))).reduce(Expr::or).unwrap_or(lit(false))
+/// The rows of each part of `parts` (groups of indicator codes) up to `period`, as their
+/// positions in `observations` (a frame of one column, `_src`, ascending): one pass over all
+/// the observations, not one per part. One part takes every row, whatever its indicator.
+pub(crate) fn rows_by_part(observations: &DataFrame, catalogue: &Catalogue, parts: &[Vec<&str>], period: Period) -> PolarsResult<Vec<DataFrame>> {
+    let part = match parts.len() {
+        0 | 1 => lit(0u32).cast(DataType::UInt32),
+        _ => {
+            let of_id: Vec<Option<u32>> =
+                catalogue.indicators.keys().map(|code| parts.iter().position(|codes| codes.contains(&code.as_str())).map(|i| i as u32)).collect();
+            lit(Series::new("_parts".into(), of_id)).gather(col(INDICATOR_ID), false)
+        }
+    };
+    let rows = observations
+        .select([INDICATOR_ID, END_MONTH])?
+        .lazy()
+        .with_row_index("_src", None)
+        .filter(col(END_MONTH).lt_eq(lit(period.end_month_index())))
+        .select([col("_src"), part.alias("_part")])
+        .filter(col("_part").is_not_null())
+        .collect()?;
+    let mut by_part = vec![rows.clear().drop("_part")?; parts.len().max(1)];
+    for part in rows.partition_by_stable(["_part"], true)? {
+        if let Some(i) = part.column("_part")?.u32()?.get(0) {
+            by_part[i as usize] = part.drop("_part")?;
+        }
+    }
+    Ok(by_part)
 }
 
 /// Each column of `table`, whose row `i` describes id `i`, at the id in column `by` (null where
@@ -221,8 +244,8 @@ fn with_group_totals(observations: LazyFrame, catalogue: &Catalogue) -> PolarsRe
     concat([observations, missing], UnionArgs::default())
 }
 
-/// The series frame: each observation of [`identified`]'s frame up to `period` and among `rows`
-/// (a part's indicators) with its growth measures, and the series' integer id `_sid` (entity,
+/// The series frame: each observation of [`identified`]'s frame among `rows` (a part's, from
+/// [`rows_by_part`]) with its growth measures, and the series' integer id `_sid` (entity,
 /// indicator, frequency), `_ei` (entity, indicator) and `_freq` for the later steps.
 ///
 /// The keys are computed on a narrow frame of the identifying columns and sorted by series and
@@ -231,17 +254,17 @@ fn with_group_totals(observations: LazyFrame, catalogue: &Catalogue) -> PolarsRe
 /// comparison (a year earlier, the previous period, the parent, the base) is a column of row
 /// positions found by joining two key columns, and the values are gathered from those
 /// positions, so no join ever copies the frame itself.
-pub(crate) fn series(observations: &DataFrame, rows: Expr, catalogue: &Catalogue, period: Period, base_period: Option<Period>) -> PolarsResult<LazyFrame> {
+pub(crate) fn series(observations: &DataFrame, rows: DataFrame, catalogue: &Catalogue, base_period: Option<Period>) -> PolarsResult<LazyFrame> {
     let sorting = sub_step("keys and order");
     let mut looked_up = looked_up(&entity_table(catalogue)?, ENTITY_ID);
     looked_up.extend(self::looked_up(&indicator_table(catalogue)?, INDICATOR_ID));
-    // The part's rows in scope are chosen on a narrow frame of the identifying columns; the
-    // observations' other columns are gathered once, by position, into the keys' order.
+    // The part's rows are keyed on a narrow frame of the identifying columns; the observations'
+    // other columns are gathered once, by position, into the keys' order.
     let identified = observations
         .select([ENTITY_ID, INDICATOR_ID, FREQUENCY_ID, END_MONTH])?
+        .take(rows.column("_src")?.idx()?)?
+        .hstack(rows.columns())?
         .lazy()
-        .with_row_index("_src", None)
-        .filter(rows.and(col(END_MONTH).lt_eq(lit(period.end_month_index()))))
         .with_columns([col(ENTITY_ID).cast(DataType::UInt64), col(INDICATOR_ID).cast(DataType::UInt64)])
         .with_columns(looked_up);
     // One row per key: where two sources give the same figure, the first source's is used.
