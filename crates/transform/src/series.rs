@@ -1,7 +1,7 @@
 //! Growth of each series: year on year, period on period, year to date, since the base.
 
 use contract::columns::*;
-use contract::{Catalogue, Period};
+use contract::{Catalogue, Frequency, Period};
 use polars::prelude::*;
 
 use crate::frames::{indicator_frame, membership_frame};
@@ -88,8 +88,11 @@ fn shifted(expr: Expr, bits: u32) -> Expr {
 /// `u32`), which [`identified`] adds.
 pub(crate) const ENTITY_ID: &str = "_eid";
 pub(crate) const INDICATOR_ID: &str = "_iid";
-/// The frequency as a number that orders it: 0 monthly, 1 quarterly, 2 yearly (`u8`).
+/// The frequency as a number that orders it: its position in [`FREQUENCIES`] (`u8`).
 pub(crate) const FREQUENCY_ID: &str = "_freq";
+/// The frequencies, least to most recent within one end month (a yearly figure before a
+/// quarterly and a quarterly before a monthly one): [`FREQUENCY_ID`] is the position here.
+const FREQUENCIES: [Frequency; 3] = [Frequency::Month, Frequency::Quarter, Frequency::Year];
 
 /// The observations with the groups' totals appended and each row's [`ENTITY_ID`] and
 /// [`INDICATOR_ID`] (null for a code the catalogue lacks) and [`FREQUENCY_ID`]: strings are
@@ -104,7 +107,8 @@ pub(crate) fn identified(observations: &DataFrame, catalogue: &Catalogue) -> Pol
     let observations = with_group_totals(observations.clone().lazy(), catalogue)?.collect()?;
     let codes = observations.select([ENTITY, INDICATOR, FREQ])?.lazy();
     let codes = join_on_exprs(codes, entities.lazy(), col(ENTITY), col("_code"));
-    let frequency = when(col(FREQ).eq(lit("M"))).then(lit(0u8)).when(col(FREQ).eq(lit("Q"))).then(lit(1u8)).otherwise(lit(2u8));
+    let [month, quarter, _] = FREQUENCIES;
+    let frequency = when(col(FREQ).eq(lit(month.code()))).then(lit(0u8)).when(col(FREQ).eq(lit(quarter.code()))).then(lit(1u8)).otherwise(lit(2u8));
     let ids = join_on_exprs(codes, indicators.lazy(), col(INDICATOR), col("_code"))
         .select([col(ENTITY_ID), col(INDICATOR_ID), frequency.alias(FREQUENCY_ID)])
         .collect()?;
@@ -198,7 +202,7 @@ fn with_keys(frame: LazyFrame) -> LazyFrame {
         (shifted(shifted(col("_eid"), 2) + freq.clone(), MONTH_BITS) + month).alias(ENTITY_PERIOD),
         (shifted(col("_eid"), INDICATOR_BITS) + col("_iid")).alias(ENTITY_INDICATOR),
         // Months from one period of the series to the next.
-        when(freq.clone().eq(lit(0u64))).then(lit(1u64)).when(freq.eq(lit(1u64))).then(lit(3u64)).otherwise(lit(12u64)).cast(DataType::UInt64).alias(STEP),
+        lit(Series::new("_months".into(), FREQUENCIES.map(|f| (12 / f.per_year()) as u64))).gather(col(FREQUENCY_ID), false).alias(STEP),
     ])
 }
 
