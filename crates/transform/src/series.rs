@@ -253,22 +253,23 @@ fn with_group_totals(observations: LazyFrame, catalogue: &Catalogue) -> PolarsRe
 /// indicator, frequency), `_ei` (entity, indicator) and `_freq` for the later steps.
 ///
 /// The keys are computed on a narrow frame of the identifying columns and sorted by series and
-/// period; the observations are then gathered once into that order (the first source's row
-/// where two sources give the same figure). The measures compare rows by position: each
+/// period; the observations are then gathered into that order (the first source's row where
+/// two sources give the same figure). The measures compare rows by position: each
 /// comparison (a year earlier, the previous period, the parent, the base) is a column of row
 /// positions found by joining two key columns, and the values are gathered from those
 /// positions, so no join ever copies the frame itself.
 pub(crate) fn series(observations: &DataFrame, rows: DataFrame, catalogue: &Catalogue, base_period: Option<Period>) -> PolarsResult<LazyFrame> {
+    // The part's rows are keyed on a narrow frame of the identifying columns and sorted; then
+    // all the observations' columns are gathered, first in their order there, then into the
+    // keys' order within the part: two gathers that each copy a string's view, where one
+    // gather in the keys' order would copy each string (see [`take_rows`]).
     let sorting = sub_step("keys and order");
+    let src = rows.column("_src")?.idx()?;
     let mut looked_up = looked_up(&entity_table(catalogue)?, ENTITY_ID);
     looked_up.extend(self::looked_up(&indicator_table(catalogue)?, INDICATOR_ID));
-    // The part's rows are keyed on a narrow frame of the identifying columns; the observations'
-    // other columns are gathered once, by position, into the keys' order.
-    let identified = observations
-        .select([ENTITY_ID, INDICATOR_ID, FREQUENCY_ID, END_MONTH])?
-        .take(rows.column("_src")?.idx()?)?
-        .hstack(rows.columns())?
+    let identified = take_rows(observations.select([ENTITY_ID, INDICATOR_ID, FREQUENCY_ID, END_MONTH])?, src)?
         .lazy()
+        .with_row_index("_pos", None)
         .with_columns([col(ENTITY_ID).cast(DataType::UInt64), col(INDICATOR_ID).cast(DataType::UInt64)])
         .with_columns(looked_up);
     // One row per key: where two sources give the same figure, the first source's is used.
@@ -279,7 +280,15 @@ pub(crate) fn series(observations: &DataFrame, rows: DataFrame, catalogue: &Cata
         .collect()?;
     drop(sorting);
     let _gathering = sub_step("gather observations");
-    let wide = observations.take(keys.column("_src")?.idx()?)?.hstack(keys.drop("_src")?.columns())?;
+    let part = take_rows(observations.clone(), src)?;
+    let order = keys.column("_pos")?.idx()?;
+    // Rows already in key order (none moved or dropped) need no second gather.
+    let in_order = order.len() == part.height() && order.rechunk().cont_slice()?.iter().enumerate().all(|(i, p)| i == *p as usize);
+    let wide = match in_order {
+        true => part,
+        false => take_rows(part, order)?,
+    }
+    .hstack(keys.drop("_pos")?.columns())?;
     drop(_gathering);
     let id_of = |name: &str| catalogue.indicators.keys().position(|code| code == name).map(|i| i as u32);
     let hukou = id_of("urban_rate_hukou").zip(id_of("urban_rate_resident"));
@@ -308,6 +317,41 @@ pub(crate) fn series(observations: &DataFrame, rows: DataFrame, catalogue: &Cata
         measured.columns().iter().filter(|c| !inputs.iter().any(|i| i == c.name().as_str()) && !c.name().starts_with('_')).cloned().collect();
     let series = wide.hstack(&added)?.drop_many([KEY, PARENT_KEY, PEERS, ENTITY_PERIOD, ENTITY_ID, INDICATOR_ID, STEP, "_points", "_flow", "_ytd", "_period_flow"]);
     Ok(with_group_peers(series.lazy(), catalogue)?.drop(cols([SIGN])))
+}
+
+/// The rows of `frame` at `positions` (no nulls), in their order, as one chunk per column.
+/// Polars gathers from a string column of several chunks (the reader's row groups and parts,
+/// the group totals) value by value, copying each string into new buffers; from one chunk it
+/// copies the strings' 16-byte views and shares their buffers. So positions that ascend (a
+/// part's rows, from [`rows_by_part`]) are split by chunk and each chunk gathers its run;
+/// other positions are left to Polars. Each column of `frame` is dropped once it is gathered.
+fn take_rows(mut frame: DataFrame, positions: &IdxCa) -> PolarsResult<DataFrame> {
+    let contiguous = positions.rechunk();
+    let positions = contiguous.cont_slice()?;
+    if !positions.is_sorted() {
+        return frame.take(&contiguous);
+    }
+    let names = frame.get_column_names_owned();
+    let columns = names.iter().map(|name| frame.drop_in_place(name).and_then(|column| take_ascending(&column, positions)));
+    DataFrame::new(positions.len(), columns.collect::<PolarsResult<Vec<_>>>()?)
+}
+
+/// The values of `column` at `positions`, which ascend, each chunk gathering its own run.
+fn take_ascending(column: &Column, positions: &[IdxSize]) -> PolarsResult<Column> {
+    let Some(series) = column.as_series().filter(|series| series.n_chunks() > 1) else {
+        return column.take_slice(positions);
+    };
+    let mut gathered = series.clear();
+    let (mut start, mut from) = (0usize, 0usize);
+    for length in series.chunk_lengths() {
+        let end = start + length;
+        let to = from + positions[from..].partition_point(|p| (*p as usize) < end);
+        let local: Vec<IdxSize> = positions[from..to].iter().map(|p| p - start as IdxSize).collect();
+        gathered.append_owned(series.slice(start as i64, length).take_slice(&local)?)?;
+        (start, from) = (end, to);
+    }
+    // One chunk again: the views are copied, the strings' buffers shared.
+    Ok(Column::from(gathered.rechunk()))
 }
 
 /// A debug span around one step of the series stage, beside the engine's own steps.
