@@ -72,3 +72,21 @@ proptest! {
         prop_assert!((up + down).abs() < 1e-9, "gap {up} for >= and {down} for <=");
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The report writes numbers from whole units of their last decimal; the text must be the
+    /// float formatter's for the value rounded half away from zero (四舍五入), as it always was.
+    #[test]
+    fn report_numbers_are_the_rounded_value_at_the_indicators_decimals(
+        value in prop_oneof![-1.0e6f64..1.0e6, -10.0f64..10.0, -1.0e14f64..1.0e14, Just(0.125), Just(-0.005), Just(2.675), Just(-0.0)],
+        decimals in 0u8..5,
+    ) {
+        let scale = 10f64.powi(i32::from(decimals));
+        let rounded = (value * scale).round() / scale;
+        let rounded = if rounded == 0.0 { 0.0 } else { rounded };
+        let expected = format!("{rounded:.prec$}", prec = usize::from(decimals));
+        prop_assert_eq!(report::format_number(Some(value), decimals), expected);
+    }
+}

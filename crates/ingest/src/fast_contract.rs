@@ -251,7 +251,12 @@ fn check_part(part: &DataFrame, first: usize, names: &[String], lookups: &mut Lo
         args
     };
     let text = |name: &str| col(name).cast(DataType::String);
-    let value_text = text("value");
+    // Whether the file gave a value: its text, for a CSV file; a Parquet file's numbers are not
+    // written out as text only to ask that.
+    let value_given = match part.column("value")?.dtype() {
+        DataType::String => text("value").is_not_null(),
+        _ => col("value").is_not_null(),
+    };
     let value = col("value").cast(DataType::Float64);
     let frame = part
         .clone()
@@ -266,7 +271,7 @@ fn check_part(part: &DataFrame, first: usize, names: &[String], lookups: &mut Lo
     let known = col("_e_id").is_not_null().and(col("_i_id").is_not_null()).and(col("_p_id").is_not_null());
     let mut suspect = known
         .not()
-        .or(value_text.is_not_null().and(is_finite.clone().not().or(col("_value").is_null())))
+        .or(value_given.and(is_finite.clone().not().or(col("_value").is_null())))
         .or(col("_value").lt(col("_i_min")).fill_null(lit(false)))
         .or(col("_value").gt(col("_i_max")).fill_null(lit(false)));
     if has("unit") {

@@ -31,10 +31,14 @@ impl Rows {
     }
 
     /// The rows of `entities`, in the frame's own order: one gather, whatever the frame's size.
+    /// Column by column on the calling thread: summaries are composed in parallel already, and
+    /// Polars' parallel gather would hand each of these small gathers to its own thread pool and
+    /// wait for it.
     fn rows_of(&self, entities: &BTreeSet<String>, name: &'static str) -> Result<DataFrame, ReportError> {
         let mut positions: Vec<IdxSize> = entities.iter().filter_map(|e| self.rows.get(e)).flatten().copied().collect();
         positions.sort_unstable();
-        self.frame.take(&IdxCa::from_vec("_rows".into(), positions)).map_err(ReportError::frame(name))
+        let columns = self.frame.columns().iter().map(|column| column.take_slice(&positions)).collect::<PolarsResult<Vec<_>>>();
+        columns.and_then(|columns| DataFrame::new(positions.len(), columns)).map_err(ReportError::frame(name))
     }
 }
 

@@ -3,6 +3,9 @@
 //! Every piece of text placed in an SVG goes through [`escape`], so a chart can be embedded with
 //! `| safe` even when names come from configuration.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
 /// Escapes text for SVG/XML.
 pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
@@ -29,21 +32,23 @@ pub fn trend(points: &[(String, f64)], target: Option<f64>, label: &str) -> Stri
     }
     let x = |i: usize| PAD + (WIDTH - 2.0 * PAD) * i as f64 / (points.len() - 1) as f64;
     let y = |v: f64| HEIGHT - PAD - (HEIGHT - 2.0 * PAD) * (v - low) / (high - low);
-    let path: Vec<String> = points.iter().enumerate().map(|(i, p)| format!("{:.1},{:.1}", x(i), y(p.1))).collect();
+    // Coordinates to a tenth of a pixel.
+    let tenth = |v: f64| crate::view::fixed(v, 1);
+    let path: Vec<String> = points.iter().enumerate().map(|(i, p)| format!("{},{}", tenth(x(i)), tenth(y(p.1)))).collect();
     let mut svg = format!(
         r##"<svg class="chart trend" role="img" aria-label="{}" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" xmlns="http://www.w3.org/2000/svg"><polyline fill="none" stroke="#1d4ed8" stroke-width="2" points="{}"/>"##,
         escape(label),
         path.join(" ")
     );
     for (i, point) in points.iter().enumerate() {
-        svg.push_str(&format!(r##"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="#1d4ed8"/>"##, x(i), y(point.1)));
+        svg.push_str(&format!(r##"<circle cx="{}" cy="{}" r="2.5" fill="#1d4ed8"/>"##, tenth(x(i)), tenth(y(point.1))));
     }
     if let Some(t) = target {
         svg.push_str(&format!(
-            r##"<line x1="{PAD}" x2="{}" y1="{:.1}" y2="{:.1}" stroke="#b91c1c" stroke-dasharray="4 3"/>"##,
+            r##"<line x1="{PAD}" x2="{}" y1="{}" y2="{}" stroke="#b91c1c" stroke-dasharray="4 3"/>"##,
             WIDTH - PAD,
-            y(t),
-            y(t)
+            tenth(y(t)),
+            tenth(y(t))
         ));
     }
     let (first, last) = (&points[0].0, &points[points.len() - 1].0);
@@ -89,13 +94,30 @@ pub fn ranking(rows: &[(String, f64)], label: &str) -> String {
 /// A progress bar as a PNG for email (no text inside: the labels stay in the HTML): `progress`
 /// percent filled in `rgb`, with a dark mark at `time_share` percent.
 pub fn progress_png(progress: f64, time_share: Option<f64>, rgb: [u8; 3]) -> Vec<u8> {
-    const W: usize = 120;
+    let filled = ((progress.clamp(0.0, 100.0) / 100.0) * BAR_WIDTH as f64).round() as usize;
+    let mark = time_share.map(|t| ((t.clamp(0.0, 100.0) / 100.0) * BAR_WIDTH as f64).round() as usize);
+    // Each bar is encoded once per process: a summary draws one per target, and most bars look
+    // alike (their pixels depend only on these three).
+    static ENCODED: LazyLock<Mutex<HashMap<(usize, Option<usize>, [u8; 3]), Vec<u8>>>> = LazyLock::new(Default::default);
+    let key = (filled, mark, rgb);
+    if let Some(bytes) = ENCODED.lock().ok().and_then(|encoded| encoded.get(&key).cloned()) {
+        return bytes;
+    }
+    let bytes = bar_png(filled, mark, rgb);
+    if let Ok(mut encoded) = ENCODED.lock() {
+        encoded.insert(key, bytes.clone());
+    }
+    bytes
+}
+
+const BAR_WIDTH: usize = 120;
+
+/// The PNG of a bar `filled` pixels long with a mark at pixel `mark`.
+fn bar_png(filled: usize, mark: Option<usize>, rgb: [u8; 3]) -> Vec<u8> {
     const H: usize = 10;
-    let filled = ((progress.clamp(0.0, 100.0) / 100.0) * W as f64).round() as usize;
-    let mark = time_share.map(|t| ((t.clamp(0.0, 100.0) / 100.0) * W as f64).round() as usize);
-    let mut pixels = Vec::with_capacity(W * H * 3);
+    let mut pixels = Vec::with_capacity(BAR_WIDTH * H * 3);
     for _ in 0..H {
-        for x in 0..W {
+        for x in 0..BAR_WIDTH {
             let colour = match mark {
                 Some(m) if x + 1 >= m && x <= m => [17, 24, 39],
                 _ if x < filled => rgb,
@@ -106,7 +128,7 @@ pub fn progress_png(progress: f64, time_share: Option<f64>, rgb: [u8; 3]) -> Vec
     }
     let mut bytes = Vec::new();
     {
-        let mut encoder = png::Encoder::new(&mut bytes, W as u32, H as u32);
+        let mut encoder = png::Encoder::new(&mut bytes, BAR_WIDTH as u32, H as u32);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
         // Writing into memory cannot fail for a well-formed buffer of the declared size.

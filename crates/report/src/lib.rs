@@ -164,6 +164,8 @@ impl TableWriter {
                     // LZ4: a little larger than zstd, and writing is about a third faster.
                     *writer = Some(ParquetWriter::new(file).with_compression(ParquetCompression::Lz4Raw).batched(selected.schema()).map_err(|e| Self::error(path, e))?);
                 }
+                // The writer reads the frame as record batches, which need every column in chunks of the same lengths.
+                selected.align_chunks_par();
                 writer.as_mut().expect("created above").write_batch(&selected)
             }
         };

@@ -276,13 +276,33 @@ pub fn format_number(value: Option<f64>, decimals: u8) -> String {
     match value {
         None => String::new(),
         Some(v) if !v.is_finite() => String::new(),
-        Some(v) => {
-            let scale = 10f64.powi(i32::from(decimals));
-            let rounded = (v * scale).round() / scale;
-            let rounded = if rounded == 0.0 { 0.0 } else { rounded };
-            format!("{rounded:.prec$}", prec = usize::from(decimals))
-        }
+        Some(v) => fixed(v, decimals),
     }
+}
+
+/// `value` rounded half away from zero at `decimals` and written with that many decimals
+/// (never `-0`). The rounded value is a whole number of units of the last decimal, written as
+/// an integer with the point set in: the same text as formatting the rounded float at that
+/// precision, without the float formatter's exact mode (a fifth of composing a summary, with
+/// the trend charts' coordinates).
+pub(crate) fn fixed(value: f64, decimals: u8) -> String {
+    let prec = usize::from(decimals);
+    let units = (value * 10f64.powi(i32::from(decimals))).round();
+    // Below 2^52 units, the rounded float is nearer to its decimal than half a unit; beyond, the float formatter.
+    if !(units.abs() < 4.0e15) {
+        let rounded = units / 10f64.powi(i32::from(decimals));
+        let rounded = if rounded == 0.0 { 0.0 } else { rounded };
+        return format!("{rounded:.prec$}");
+    }
+    let units = units as i64;
+    let sign = if units < 0 { "-" } else { "" };
+    let digits = units.unsigned_abs().to_string();
+    if prec == 0 {
+        return format!("{sign}{digits}");
+    }
+    let digits = format!("{digits:0>width$}", width = prec + 1);
+    let (whole, fraction) = digits.split_at(digits.len() - prec);
+    format!("{sign}{whole}.{fraction}")
 }
 
 fn signed(value: Option<f64>, decimals: u8) -> String {
@@ -346,25 +366,9 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
     let entity_name = |code: &str| catalogue.entities.get(code).map_or_else(|| code.to_string(), |e| e.name.clone());
     let keep = |code: &str| only.is_none_or(|set| set.contains(code));
 
-    // Each series' points, for the trend charts: (end month, frequency, period, value). For one
-    // recipient's view, only the series of the entities it shows, picked by a join first.
-    let picked;
-    let series = match only {
-        None => input.series,
-        Some(codes) => {
-            let wanted = DataFrame::new(codes.len(), vec![Column::new("_wanted".into(), codes.iter().map(String::as_str).collect::<Vec<_>>())])
-                .map_err(ReportError::frame("entity"))?;
-            picked = input
-                .series
-                .clone()
-                .lazy()
-                .select([col("entity"), col("indicator"), col("period"), col("freq"), col("value"), col("end_month")])
-                .join(wanted.lazy(), [col("entity")], [col("_wanted")], JoinArgs::new(JoinType::Inner))
-                .collect()
-                .map_err(ReportError::frame("entity"))?;
-            &picked
-        }
-    };
+    // Each series' points, for the trend charts: (end month, frequency, period, value), of the
+    // entities the view shows (a recipient's frames hold only theirs already: see `ByEntity`).
+    let series = input.series;
     let sf = Frame(series);
     let (p_entities, p_indicators, p_periods, p_freqs, p_values) = (sf.text("entity")?, sf.text("indicator")?, sf.text("period")?, sf.text("freq")?, sf.number("value")?);
     let p_months = sf.number("end_month")?;
@@ -372,6 +376,7 @@ pub fn build_view(input: &ReportInput<'_>, t: Labels, only: Option<&BTreeSet<Str
     for i in 0..series.height() {
         if let (Some(entity), Some(indicator), Some(period), Some(freq), Some(value), Some(month)) =
             (&p_entities[i], &p_indicators[i], &p_periods[i], &p_freqs[i], p_values[i], p_months[i])
+            && keep(entity)
         {
             points.entry((entity.clone(), indicator.clone())).or_default().push((month as i64, freq.clone(), period.clone(), value));
         }
