@@ -98,7 +98,7 @@ pub fn progress_png(progress: f64, time_share: Option<f64>, rgb: [u8; 3]) -> Vec
     let mark = time_share.map(|t| ((t.clamp(0.0, 100.0) / 100.0) * BAR_WIDTH as f64).round() as usize);
     // Each bar is encoded once per process: a summary draws one per target, and most bars look
     // alike (their pixels depend only on these three).
-    static ENCODED: LazyLock<Mutex<HashMap<(usize, Option<usize>, [u8; 3]), Vec<u8>>>> = LazyLock::new(Default::default);
+    static ENCODED: LazyLock<Mutex<EncodedBars>> = LazyLock::new(Default::default);
     let key = (filled, mark, rgb);
     if let Some(bytes) = ENCODED.lock().ok().and_then(|encoded| encoded.get(&key).cloned()) {
         return bytes;
@@ -111,6 +111,9 @@ pub fn progress_png(progress: f64, time_share: Option<f64>, rgb: [u8; 3]) -> Vec
 }
 
 const BAR_WIDTH: usize = 120;
+
+/// PNG bytes by filled length, mark and colour.
+type EncodedBars = HashMap<(usize, Option<usize>, [u8; 3]), Vec<u8>>;
 
 /// The PNG of a bar `filled` pixels long with a mark at pixel `mark`.
 fn bar_png(filled: usize, mark: Option<usize>, rgb: [u8; 3]) -> Vec<u8> {

@@ -289,7 +289,7 @@ pub(crate) fn fixed(value: f64, decimals: u8) -> String {
     let prec = usize::from(decimals);
     let units = (value * 10f64.powi(i32::from(decimals))).round();
     // Below 2^52 units, the rounded float is nearer to its decimal than half a unit; beyond, the float formatter.
-    if !(units.abs() < 4.0e15) {
+    if units.is_nan() || units.abs() >= 4.0e15 {
         let rounded = units / 10f64.powi(i32::from(decimals));
         let rounded = if rounded == 0.0 { 0.0 } else { rounded };
         return format!("{rounded:.prec$}");
