@@ -296,7 +296,7 @@ pub fn compute_by_indicator<E: From<TransformError>>(
         let _part = tracing::debug_span!("engine part", indicators = codes.join(",")).entered();
         let series = {
             let _step = step("series");
-            series::series(&observations, rows, catalogue, settings.base_period).and_then(LazyFrame::collect).map_err(polars_error("series"))?
+            series::series(&observations, &rows, catalogue, settings.base_period).and_then(LazyFrame::collect).map_err(polars_error("series"))?
         };
         {
             let _step = step("latest values");

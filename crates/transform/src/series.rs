@@ -107,8 +107,13 @@ pub(crate) fn identified(observations: &DataFrame, catalogue: &Catalogue) -> Pol
     let observations = with_group_totals(observations.clone().lazy(), catalogue)?.collect()?;
     let codes = observations.select([ENTITY, INDICATOR, FREQ])?.lazy();
     let codes = join_on_exprs(codes, entities.lazy(), col(ENTITY), col("_code"));
-    let [month, quarter, _] = FREQUENCIES;
-    let frequency = when(col(FREQ).eq(lit(month.code()))).then(lit(0u8)).when(col(FREQ).eq(lit(quarter.code()))).then(lit(1u8)).otherwise(lit(2u8));
+    // The position in FREQUENCIES of the row's code (the last, yearly, for any other code).
+    let last = FREQUENCIES.len() - 1;
+    let frequency = FREQUENCIES[..last]
+        .iter()
+        .enumerate()
+        .rev()
+        .fold(lit(last as u8), |otherwise, (i, f)| when(col(FREQ).eq(lit(f.code()))).then(lit(i as u8)).otherwise(otherwise));
     let ids = join_on_exprs(codes, indicators.lazy(), col(INDICATOR), col("_code"))
         .select([col(ENTITY_ID), col(INDICATOR_ID), frequency.alias(FREQUENCY_ID)])
         .collect()?;
@@ -129,9 +134,9 @@ pub(crate) fn identified(observations: &DataFrame, catalogue: &Catalogue) -> Pol
 }
 
 /// The rows of each part of `parts` (groups of indicator codes) up to `period`, as their
-/// positions in `observations` (a frame of one column, `_src`, ascending): one pass over all
-/// the observations, not one per part. One part takes every row, whatever its indicator.
-pub(crate) fn rows_by_part(observations: &DataFrame, catalogue: &Catalogue, parts: &[Vec<&str>], period: Period) -> PolarsResult<Vec<DataFrame>> {
+/// positions in `observations` (ascending): one pass over all the observations, not one per
+/// part. One part takes every row, whatever its indicator.
+pub(crate) fn rows_by_part(observations: &DataFrame, catalogue: &Catalogue, parts: &[Vec<&str>], period: Period) -> PolarsResult<Vec<IdxCa>> {
     let part = match parts.len() {
         0 | 1 => lit(0u32).cast(DataType::UInt32),
         _ => {
@@ -148,10 +153,10 @@ pub(crate) fn rows_by_part(observations: &DataFrame, catalogue: &Catalogue, part
         .select([col("_src"), part.alias("_part")])
         .filter(col("_part").is_not_null())
         .collect()?;
-    let mut by_part = vec![rows.clear().drop("_part")?; parts.len().max(1)];
+    let mut by_part = vec![IdxCa::from_vec("_src".into(), Vec::new()); parts.len().max(1)];
     for part in rows.partition_by_stable(["_part"], true)? {
         if let Some(i) = part.column("_part")?.u32()?.get(0) {
-            by_part[i as usize] = part.drop("_part")?;
+            by_part[i as usize] = part.column("_src")?.idx()?.clone();
         }
     }
     Ok(by_part)
@@ -248,7 +253,7 @@ fn with_group_totals(observations: LazyFrame, catalogue: &Catalogue) -> PolarsRe
     concat([observations, missing], UnionArgs::default())
 }
 
-/// The series frame: each observation of [`identified`]'s frame among `rows` (a part's, from
+/// The series frame: each observation of [`identified`]'s frame at the positions `rows` (a part's, from
 /// [`rows_by_part`]) with its growth measures, and the series' integer id `_sid` (entity,
 /// indicator, frequency), `_ei` (entity, indicator) and `_freq` for the later steps.
 ///
@@ -258,16 +263,15 @@ fn with_group_totals(observations: LazyFrame, catalogue: &Catalogue) -> PolarsRe
 /// comparison (a year earlier, the previous period, the parent, the base) is a column of row
 /// positions found by joining two key columns, and the values are gathered from those
 /// positions, so no join ever copies the frame itself.
-pub(crate) fn series(observations: &DataFrame, rows: DataFrame, catalogue: &Catalogue, base_period: Option<Period>) -> PolarsResult<LazyFrame> {
+pub(crate) fn series(observations: &DataFrame, rows: &IdxCa, catalogue: &Catalogue, base_period: Option<Period>) -> PolarsResult<LazyFrame> {
     // The part's rows are keyed on a narrow frame of the identifying columns and sorted; then
     // all the observations' columns are gathered, first in their order there, then into the
     // keys' order within the part: two gathers that each copy a string's view, where one
     // gather in the keys' order would copy each string (see [`take_rows`]).
     let sorting = sub_step("keys and order");
-    let src = rows.column("_src")?.idx()?;
     let mut looked_up = looked_up(&entity_table(catalogue)?, ENTITY_ID);
     looked_up.extend(self::looked_up(&indicator_table(catalogue)?, INDICATOR_ID));
-    let identified = take_rows(observations.select([ENTITY_ID, INDICATOR_ID, FREQUENCY_ID, END_MONTH])?, src)?
+    let identified = take_rows(observations.select([ENTITY_ID, INDICATOR_ID, FREQUENCY_ID, END_MONTH])?, rows)?
         .lazy()
         .with_row_index("_pos", None)
         .with_columns([col(ENTITY_ID).cast(DataType::UInt64), col(INDICATOR_ID).cast(DataType::UInt64)])
@@ -280,15 +284,8 @@ pub(crate) fn series(observations: &DataFrame, rows: DataFrame, catalogue: &Cata
         .collect()?;
     drop(sorting);
     let _gathering = sub_step("gather observations");
-    let part = take_rows(observations.clone(), src)?;
-    let order = keys.column("_pos")?.idx()?;
-    // Rows already in key order (none moved or dropped) need no second gather.
-    let in_order = order.len() == part.height() && order.rechunk().cont_slice()?.iter().enumerate().all(|(i, p)| i == *p as usize);
-    let wide = match in_order {
-        true => part,
-        false => take_rows(part, order)?,
-    }
-    .hstack(keys.drop("_pos")?.columns())?;
+    let part = take_rows(observations.clone(), rows)?;
+    let wide = take_rows(part, keys.column("_pos")?.idx()?)?.hstack(keys.drop("_pos")?.columns())?;
     drop(_gathering);
     let id_of = |name: &str| catalogue.indicators.keys().position(|code| code == name).map(|i| i as u32);
     let hukou = id_of("urban_rate_hukou").zip(id_of("urban_rate_resident"));
@@ -324,12 +321,19 @@ pub(crate) fn series(observations: &DataFrame, rows: DataFrame, catalogue: &Cata
 /// the group totals) value by value, copying each string into new buffers; from one chunk it
 /// copies the strings' 16-byte views and shares their buffers. So positions that ascend (a
 /// part's rows, from [`rows_by_part`]) are split by chunk and each chunk gathers its run;
-/// other positions are left to Polars. Each column of `frame` is dropped once it is gathered.
+/// other positions are left to Polars. Each column of `frame` is dropped once it is gathered;
+/// a frame of single chunks asked for all its rows in order (input already in key order) is
+/// given back as it is.
 fn take_rows(mut frame: DataFrame, positions: &IdxCa) -> PolarsResult<DataFrame> {
     let contiguous = positions.rechunk();
     let positions = contiguous.cont_slice()?;
     if !positions.is_sorted() {
         return frame.take(&contiguous);
+    }
+    // Strictly ascending positions, as many as the rows, are every row in order.
+    let every_row = positions.len() == frame.height() && positions.is_sorted_by(|a, b| a < b);
+    if every_row && frame.columns().iter().all(|column| column.n_chunks() <= 1) {
+        return Ok(frame);
     }
     let names = frame.get_column_names_owned();
     let columns = names.iter().map(|name| frame.drop_in_place(name).and_then(|column| take_ascending(&column, positions)));
