@@ -212,7 +212,31 @@ fn init_tracing(format: &str, default_level: &str) {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay` (its position in `mi_option_e`, mimalloc.h, v3 as built by
+/// libmimalloc-sys 0.1.49, whose bindings name no constant for it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// How long memory the engine freed stays with the process before mimalloc returns it to the
+/// kernel (mimalloc's default: 1 s). The engine computes a national table in parts of a few
+/// seconds each, and each part allocates what the part before freed: returned to the kernel in
+/// between, every page comes back as a fresh page the kernel must zero (a fifth to a quarter of
+/// a national `compute`'s CPU, and more in a spell of slow page faults on a virtual machine).
+/// Kept for 10 s, the next part reuses them (national `compute` 42 → 37 s, peak 6.7 → 7.6 GiB:
+/// bench/RESULTS.md). `MIMALLOC_PURGE_DELAY` in the environment still wins.
+const PURGE_DELAY_MS: std::ffi::c_long = 10_000;
+
+/// Sets [`PURGE_DELAY_MS`] unless the environment sets mimalloc's purge delay.
+#[allow(unsafe_code)]
+fn keep_freed_memory() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: a plain setter of an integer option, called before any other thread starts
+        // (mimalloc's options are not thread safe to set); mimalloc reads it at each purge.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
+    }
+}
+
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     // A backfill shows a progress bar; its per-stage logs would only scroll it away.
     let default_level = if matches!(cli.command, Command::Backfill { .. }) { "warn" } else { "info" };

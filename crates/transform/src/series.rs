@@ -194,18 +194,31 @@ fn indicator_table(catalogue: &Catalogue) -> PolarsResult<DataFrame> {
         .collect()
 }
 
-/// Adds the integer keys to observations with their ids as `u64` and [`entity_table`]'s columns.
+/// An id column as `u64`, for the keys' arithmetic.
+fn id(name: &str) -> Expr {
+    col(name).cast(DataType::UInt64)
+}
+
+/// The series key of a row whose entity (or parent, or peers' place) is `entity`: entity,
+/// indicator and frequency in one integer.
+fn series_key(entity: Expr) -> Expr {
+    shifted(shifted(entity, INDICATOR_BITS) + id(INDICATOR_ID), 2) + id(FREQUENCY_ID)
+}
+
+/// A series key with the row's end month: unique per observation of one source.
+fn month_key(series: Expr) -> Expr {
+    shifted(series, MONTH_BITS) + id(END_MONTH)
+}
+
+/// Adds the integer keys to observations with their ids and [`entity_table`]'s columns.
 fn with_keys(frame: LazyFrame) -> LazyFrame {
-    let freq = col(FREQUENCY_ID).cast(DataType::UInt64);
-    let month = col(END_MONTH).cast(DataType::UInt64);
-    let series = |entity: Expr| shifted(shifted(entity, INDICATOR_BITS) + col("_iid"), 2) + freq.clone();
     frame.with_columns([
-        series(col("_eid")).alias(SERIES_ID),
-        (shifted(series(col("_eid")), MONTH_BITS) + month.clone()).alias(KEY),
-        (shifted(series(col("_peid")), MONTH_BITS) + month.clone()).alias(PARENT_KEY),
-        (shifted(series(shifted(col("_peid"), 3) + col("_lvl")), MONTH_BITS) + month.clone()).alias(PEERS),
-        (shifted(shifted(col("_eid"), 2) + freq.clone(), MONTH_BITS) + month).alias(ENTITY_PERIOD),
-        (shifted(col("_eid"), INDICATOR_BITS) + col("_iid")).alias(ENTITY_INDICATOR),
+        series_key(id(ENTITY_ID)).alias(SERIES_ID),
+        month_key(series_key(id(ENTITY_ID))).alias(KEY),
+        month_key(series_key(col("_peid"))).alias(PARENT_KEY),
+        month_key(series_key(shifted(col("_peid"), 3) + col("_lvl"))).alias(PEERS),
+        month_key(shifted(id(ENTITY_ID), 2) + id(FREQUENCY_ID)).alias(ENTITY_PERIOD),
+        (shifted(id(ENTITY_ID), INDICATOR_BITS) + id(INDICATOR_ID)).alias(ENTITY_INDICATOR),
         // Months from one period of the series to the next.
         lit(Series::new("_months".into(), FREQUENCIES.map(|f| (12 / f.per_year()) as u64))).gather(col(FREQUENCY_ID), false).alias(STEP),
     ])
@@ -264,29 +277,29 @@ fn with_group_totals(observations: LazyFrame, catalogue: &Catalogue) -> PolarsRe
 /// positions found by joining two key columns, and the values are gathered from those
 /// positions, so no join ever copies the frame itself.
 pub(crate) fn series(observations: &DataFrame, rows: &IdxCa, catalogue: &Catalogue, base_period: Option<Period>) -> PolarsResult<LazyFrame> {
-    // The part's rows are keyed on a narrow frame of the identifying columns and sorted; then
-    // all the observations' columns are gathered, first in their order there, then into the
-    // keys' order within the part: two gathers that each copy a string's view, where one
-    // gather in the keys' order would copy each string (see [`take_rows`]).
+    // The part's rows are gathered in their order in the observations, then ordered by their
+    // key (one sort of the key alone) and gathered into that order: two gathers that each copy
+    // a string's view, where one gather in the keys' order would copy each string (see
+    // [`take_rows`]). The keys and lookups are computed on the ordered rows.
+    let gathering = sub_step("gather observations");
+    let part = take_rows(observations.clone(), rows)?;
+    drop(gathering);
     let sorting = sub_step("keys and order");
-    let mut looked_up = looked_up(&entity_table(catalogue)?, ENTITY_ID);
-    looked_up.extend(self::looked_up(&indicator_table(catalogue)?, INDICATOR_ID));
-    let identified = take_rows(observations.select([ENTITY_ID, INDICATOR_ID, FREQUENCY_ID, END_MONTH])?, rows)?
-        .lazy()
-        .with_row_index("_pos", None)
-        .with_columns([col(ENTITY_ID).cast(DataType::UInt64), col(INDICATOR_ID).cast(DataType::UInt64)])
-        .with_columns(looked_up);
     // One row per key: where two sources give the same figure, the first source's is used.
-    let keys = with_keys(identified)
-        .drop(cols([FREQUENCY_ID, END_MONTH, ENTITY_ID, INDICATOR_ID, "_peid", "_lvl"]))
+    let order = part
+        .clone()
+        .lazy()
+        .select([month_key(series_key(id(ENTITY_ID))).alias(KEY)])
+        .with_row_index("_pos", None)
         .sort([KEY], SortMultipleOptions::default().with_maintain_order(true))
         .filter(col(KEY).neq_missing(col(KEY).shift(lit(1))))
+        .select([col("_pos")])
         .collect()?;
+    let ordered = take_rows(part, order.column("_pos")?.idx()?)?;
+    let mut looked_up = looked_up(&entity_table(catalogue)?, ENTITY_ID);
+    looked_up.extend(self::looked_up(&indicator_table(catalogue)?, INDICATOR_ID));
+    let wide = with_keys(ordered.lazy().with_columns(looked_up)).drop(cols(["_peid", "_lvl"])).collect()?;
     drop(sorting);
-    let _gathering = sub_step("gather observations");
-    let part = take_rows(observations.clone(), rows)?;
-    let wide = take_rows(part, keys.column("_pos")?.idx()?)?.hstack(keys.drop("_pos")?.columns())?;
-    drop(_gathering);
     let id_of = |name: &str| catalogue.indicators.keys().position(|code| code == name).map(|i| i as u32);
     let hukou = id_of("urban_rate_hukou").zip(id_of("urban_rate_resident"));
     let narrow = wide.select([
