@@ -105,8 +105,12 @@ pub(crate) fn identified(observations: &DataFrame, catalogue: &Catalogue) -> Pol
     let entities = ids(catalogue.entities.keys().map(String::as_str).collect(), ENTITY_ID)?;
     let indicators = ids(catalogue.indicators.keys().map(String::as_str).collect(), INDICATOR_ID)?;
     let observations = with_group_totals(observations.clone().lazy(), catalogue)?.collect()?;
-    let codes = observations.select([ENTITY, INDICATOR, FREQ])?.lazy();
-    let codes = join_on_exprs(codes, entities.lazy(), col(ENTITY), col("_code"));
+    // Each id from its own one-column frame: a join carries the other columns through (a copy
+    // of each code column at national scale, 0.5 GB each, at the run's peak).
+    let id_of = |code: &str, table: DataFrame, id: &str| -> PolarsResult<Column> {
+        let joined = join_on_exprs(observations.select([code])?.lazy(), table.lazy(), col(code), col("_code")).select([col(id)]).collect()?;
+        Ok(joined.column(id)?.clone())
+    };
     // The position in FREQUENCIES of the row's code (the last, yearly, for any other code).
     let last = FREQUENCIES.len() - 1;
     let frequency = FREQUENCIES[..last]
@@ -114,9 +118,11 @@ pub(crate) fn identified(observations: &DataFrame, catalogue: &Catalogue) -> Pol
         .enumerate()
         .rev()
         .fold(lit(last as u8), |otherwise, (i, f)| when(col(FREQ).eq(lit(f.code()))).then(lit(i as u8)).otherwise(otherwise));
-    let ids = join_on_exprs(codes, indicators.lazy(), col(INDICATOR), col("_code"))
-        .select([col(ENTITY_ID), col(INDICATOR_ID), frequency.alias(FREQUENCY_ID)])
-        .collect()?;
+    let frequency = observations.select([FREQ])?.lazy().select([frequency.alias(FREQUENCY_ID)]).collect()?;
+    let ids = DataFrame::new(
+        observations.height(),
+        vec![id_of(ENTITY, entities, ENTITY_ID)?, id_of(INDICATOR, indicators, INDICATOR_ID)?, frequency.column(FREQUENCY_ID)?.clone()],
+    )?;
     // In chunks of the same lengths as the other columns': a filter of columns chunked
     // differently would first copy them all into one chunk.
     // (A column of one value for all rows has no chunks: the entity column always has.)
