@@ -107,7 +107,7 @@ pub(crate) fn identified(observations: &DataFrame, catalogue: &Catalogue) -> Pol
     let observations = with_group_totals(observations.clone().lazy(), catalogue)?.collect()?;
     // Each id from its own one-column frame: a join carries the other columns through (a copy
     // of each code column at national scale, 0.5 GB each, at the run's peak).
-    let id_of = |code: &str, table: DataFrame, id: &str| -> PolarsResult<Column> {
+    let joined_id = |code: &str, table: DataFrame, id: &str| -> PolarsResult<Column> {
         let joined = join_on_exprs(observations.select([code])?.lazy(), table.lazy(), col(code), col("_code")).select([col(id)]).collect()?;
         Ok(joined.column(id)?.clone())
     };
@@ -121,7 +121,7 @@ pub(crate) fn identified(observations: &DataFrame, catalogue: &Catalogue) -> Pol
     let frequency = observations.select([FREQ])?.lazy().select([frequency.alias(FREQUENCY_ID)]).collect()?;
     let ids = DataFrame::new(
         observations.height(),
-        vec![id_of(ENTITY, entities, ENTITY_ID)?, id_of(INDICATOR, indicators, INDICATOR_ID)?, frequency.column(FREQUENCY_ID)?.clone()],
+        vec![joined_id(ENTITY, entities, ENTITY_ID)?, joined_id(INDICATOR, indicators, INDICATOR_ID)?, frequency.column(FREQUENCY_ID)?.clone()],
     )?;
     // In chunks of the same lengths as the other columns': a filter of columns chunked
     // differently would first copy them all into one chunk.
@@ -216,11 +216,11 @@ fn month_key(series: Expr) -> Expr {
     shifted(series, MONTH_BITS) + id(END_MONTH)
 }
 
-/// Adds the integer keys to observations with their ids and [`entity_table`]'s columns.
+/// Adds the integer keys but [`KEY`] (see [`series`]) to observations with their ids and
+/// [`entity_table`]'s columns.
 fn with_keys(frame: LazyFrame) -> LazyFrame {
     frame.with_columns([
         series_key(id(ENTITY_ID)).alias(SERIES_ID),
-        month_key(series_key(id(ENTITY_ID))).alias(KEY),
         month_key(series_key(col("_peid"))).alias(PARENT_KEY),
         month_key(series_key(shifted(col("_peid"), 3) + col("_lvl"))).alias(PEERS),
         month_key(shifted(id(ENTITY_ID), 2) + id(FREQUENCY_ID)).alias(ENTITY_PERIOD),
@@ -286,7 +286,8 @@ pub(crate) fn series(observations: &DataFrame, rows: &IdxCa, catalogue: &Catalog
     // The part's rows are gathered in their order in the observations, then ordered by their
     // key (one sort of the key alone) and gathered into that order: two gathers that each copy
     // a string's view, where one gather in the keys' order would copy each string (see
-    // [`take_rows`]). The keys and lookups are computed on the ordered rows.
+    // [`take_rows`]). The other keys and the lookups are computed on the ordered rows, beside
+    // the sorted key.
     let gathering = sub_step("gather observations");
     let part = take_rows(observations.clone(), rows)?;
     drop(gathering);
@@ -299,9 +300,8 @@ pub(crate) fn series(observations: &DataFrame, rows: &IdxCa, catalogue: &Catalog
         .with_row_index("_pos", None)
         .sort([KEY], SortMultipleOptions::default().with_maintain_order(true))
         .filter(col(KEY).neq_missing(col(KEY).shift(lit(1))))
-        .select([col("_pos")])
         .collect()?;
-    let ordered = take_rows(part, order.column("_pos")?.idx()?)?;
+    let ordered = take_rows(part, order.column("_pos")?.idx()?)?.hstack(&[order.column(KEY)?.clone()])?;
     let mut looked_up = looked_up(&entity_table(catalogue)?, ENTITY_ID);
     looked_up.extend(self::looked_up(&indicator_table(catalogue)?, INDICATOR_ID));
     let wide = with_keys(ordered.lazy().with_columns(looked_up)).drop(cols(["_peid", "_lvl"])).collect()?;
