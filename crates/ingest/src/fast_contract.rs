@@ -251,12 +251,9 @@ fn check_part(part: &DataFrame, first: usize, names: &[String], lookups: &mut Lo
         args
     };
     let text = |name: &str| col(name).cast(DataType::String);
-    // Whether the file gave a value: its text, for a CSV file; a Parquet file's numbers are not
-    // written out as text only to ask that.
-    let value_given = match part.column("value")?.dtype() {
-        DataType::String => text("value").is_not_null(),
-        _ => col("value").is_not_null(),
-    };
+    // Whether the file gave a value, whatever its type (a Parquet file's numbers are not written
+    // out as text only to ask that).
+    let value_given = col("value").is_not_null();
     let value = col("value").cast(DataType::Float64);
     let frame = part
         .clone()

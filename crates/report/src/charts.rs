@@ -44,12 +44,8 @@ pub fn trend(points: &[(String, f64)], target: Option<f64>, label: &str) -> Stri
         svg.push_str(&format!(r##"<circle cx="{}" cy="{}" r="2.5" fill="#1d4ed8"/>"##, tenth(x(i)), tenth(y(point.1))));
     }
     if let Some(t) = target {
-        svg.push_str(&format!(
-            r##"<line x1="{PAD}" x2="{}" y1="{}" y2="{}" stroke="#b91c1c" stroke-dasharray="4 3"/>"##,
-            WIDTH - PAD,
-            tenth(y(t)),
-            tenth(y(t))
-        ));
+        let level = tenth(y(t));
+        svg.push_str(&format!(r##"<line x1="{PAD}" x2="{}" y1="{level}" y2="{level}" stroke="#b91c1c" stroke-dasharray="4 3"/>"##, WIDTH - PAD));
     }
     let (first, last) = (&points[0].0, &points[points.len() - 1].0);
     svg.push_str(&format!(
