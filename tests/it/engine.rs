@@ -4,6 +4,10 @@ use contract::{Catalogue, SourceText};
 use polars::prelude::*;
 
 pub(crate) fn compute(entities: &str, indicators: &str, observations: &str, period: &str) -> transform::Metrics {
+    compute_with(entities, indicators, observations, period, &transform::Settings::eurostat())
+}
+
+fn compute_with(entities: &str, indicators: &str, observations: &str, period: &str, settings: &transform::Settings) -> transform::Metrics {
     let catalogue = Catalogue::load(
         SourceText { path: "entities.csv", text: entities },
         SourceText { path: "indicators.csv", text: indicators },
@@ -15,7 +19,7 @@ pub(crate) fn compute(entities: &str, indicators: &str, observations: &str, peri
     std::fs::write(&path, observations).unwrap();
     let batch = ingest::read_csv_source(&ingest::CsvOptions { name: "t", path: &path, gb18030: false, max_bad_row_share: 0.0 }, &catalogue).unwrap();
     assert!(batch.issues.is_empty(), "{:?}", batch.issues);
-    transform::compute(&batch.frame, &catalogue, period.parse().unwrap(), &transform::Settings::eurostat()).unwrap()
+    transform::compute(&batch.frame, &catalogue, period.parse().unwrap(), settings).unwrap()
 }
 
 /// The value of `column` in the one row of `entity` at `period` (of `indicator`, where several share them).
@@ -390,4 +394,84 @@ fn computing_indicator_by_indicator_in_parts_gives_the_same_results_as_all_at_on
     };
     assert_eq!(findings(&assessed.findings), findings(&whole.findings));
     assert!(!whole.findings.is_empty());
+}
+
+/// The observations of `csv` (entities and indicators of this file) in the canonical frame.
+fn canonical(csv: &str) -> DataFrame {
+    let catalogue = Catalogue::load(
+        SourceText { path: "entities.csv", text: ENTITIES },
+        SourceText { path: "indicators.csv", text: INDICATORS },
+        SourceText { path: "targets.csv", text: "entity,indicator,comparator,target,deadline\n" },
+    )
+    .unwrap_or_else(|p| panic!("{p}"));
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().join("observations.csv");
+    std::fs::write(&path, csv).unwrap();
+    let batch = ingest::read_csv_source(&ingest::CsvOptions { name: "t", path: &path, gb18030: false, max_bad_row_share: 0.0 }, &catalogue).unwrap();
+    assert!(batch.issues.is_empty(), "{:?}", batch.issues);
+    batch.frame
+}
+
+#[test]
+fn the_latest_period_is_the_latest_with_a_value_and_a_year_outranks_its_december() {
+    let latest = |csv: &str| transform::latest_period(&canonical(csv)).map(|p| p.to_string());
+    // A December and the year it ends: the yearly figure is the more recent.
+    assert_eq!(latest("entity,indicator,period,value\nA,gdp,2023-11,1\nA,gdp,2023-12,2\nB,gdp,2023,3\nB,gdp,2023Q4,4\n").as_deref(), Some("2023"));
+    // A later month without a value does not count; a quarter ending later than a month does.
+    assert_eq!(latest("entity,indicator,period,value\nA,gdp,2024-02,\nA,gdp,2023Q4,1\nB,gdp,2023-11,2\n").as_deref(), Some("2023Q4"));
+    assert_eq!(latest("entity,indicator,period,value\nA,gdp,2024-02,\n"), None);
+}
+
+#[test]
+fn each_measure_computed_alone_equals_the_whole_computation_and_unasked_steps_are_skipped() {
+    let entities = "code,name,level,parent,members\nP,县,county,,\nA,甲镇,town,P,\nB,乙镇,town,P,\nC,丙镇,town,P,\nG,试点镇,group,P,A;B\n";
+    let indicators = "code,name,unit,kind,accumulation,direction,decimals\n\
+        sales,销售额,亿元,flow,ytd,up,1\n\
+        jobs,新增就业,人,flow,period,up,0\n\
+        cost,成本,元,level,,down,1\n\
+        urban_rate_resident,常住人口城镇化率,%,rate,,up,2\n\
+        urban_rate_hukou,户籍人口城镇化率,%,rate,,up,2\n";
+    // Three years of months for every entity and indicator, with a few gaps and a sign change.
+    let mut observations = String::from("entity,indicator,period,value\n");
+    for (e, entity) in ["P", "A", "B", "C"].iter().enumerate() {
+        for (i, indicator) in ["sales", "jobs", "cost", "urban_rate_resident", "urban_rate_hukou"].iter().enumerate() {
+            for year in 2023..=2025 {
+                for month in 1..=12 {
+                    let t = f64::from((year - 2023) * 12 + month);
+                    let value = match *indicator {
+                        "sales" => f64::from(month) * (10.0 + e as f64 + t / 10.0),
+                        "urban_rate_resident" => 50.0 + e as f64 + t / 5.0,
+                        "urban_rate_hukou" => 40.0 + e as f64 + t / 7.0,
+                        _ => 3.0 * (e + i) as f64 + (t * 0.7).sin() * 4.0,
+                    };
+                    let cell = if (e + i + month as usize) % 17 == 0 { String::new() } else { format!("{value:.3}") };
+                    observations.push_str(&format!("{entity},{indicator},{year}-{month:02},{cell}\n"));
+                }
+            }
+        }
+    }
+    let whole = compute(entities, indicators, &observations, "2025-12");
+    let measures = &transform::SERIES_COLUMNS[3..];
+    for measure in measures {
+        // The data exercise every measure: none is empty in the whole computation.
+        assert!(whole.series.column(measure).unwrap().null_count() < whole.series.height(), "{measure} is empty throughout");
+        let settings = transform::Settings { measures: transform::Measures::Only(vec![measure.to_string()]), ..transform::Settings::eurostat() };
+        let alone = compute_with(entities, indicators, &observations, "2025-12", &settings);
+        let columns = ["entity", "indicator", "period", measure];
+        let (alone_rows, whole_rows) = (rows_as_text(&alone.series.select(columns).unwrap()), rows_as_text(&whole.series.select(columns).unwrap()));
+        assert_eq!(alone_rows.len(), whole_rows.len(), "{measure}");
+        let first_difference = alone_rows.iter().zip(&whole_rows).find(|(alone, whole)| alone != whole);
+        assert_eq!(first_difference, None, "{measure}: alone, then in the whole computation");
+        assert_eq!(alone.targets, whole.targets, "{measure}");
+        assert_eq!(alone.latest.select(["entity", "indicator", "period", "value"]).unwrap(), whole.latest.select(["entity", "indicator", "period", "value"]).unwrap());
+    }
+    // The suite of the benchmark's peers: the parents' and groups' steps are not run.
+    let suite = transform::Measures::parse_list("yoy_pct, pop_pct,rank_growth,yoy_pct").unwrap();
+    assert_eq!(suite, transform::Measures::Only(vec!["yoy_pct".into(), "pop_pct".into(), "rank_growth".into()]));
+    let settings = transform::Settings { measures: suite, ..transform::Settings::eurostat() };
+    let names = compute_with(entities, indicators, &observations, "2025-12", &settings).series.get_column_names_owned();
+    for skipped in ["share_of_parent_pct", "rank_value", "rank_value_in_group", "two_year_avg_pct", "base_note"] {
+        assert!(!names.iter().any(|n| n.as_str() == skipped), "{skipped} was computed");
+    }
+    assert_eq!(transform::Measures::parse_list("yoy_pct,growth,entity"), Err(vec!["growth".to_string(), "entity".to_string()]));
 }

@@ -207,3 +207,21 @@ fn rows_with_too_few_or_too_many_fields_are_named() {
     let messages: Vec<String> = reader.records().map(|r| r.unwrap()[5].to_string()).collect();
     assert_eq!(messages, ["obs.csv:3: field `row`: expected 5 fields like the header, got 3", "obs.csv:4: field `row`: expected 5 fields like the header, got 6"]);
 }
+
+#[test]
+fn compute_writes_only_the_named_series_measures_and_names_an_unknown_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let observations = "entity,indicator,period,value\nA,gdp,2024,100\nA,gdp,2025,125\n";
+    let output = compute_in(dir.path(), &[("obs.csv", observations), ("ind.csv", IND)], &["--columns", "rank_growth,yoy_pct"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let series = std::fs::read_to_string(dir.path().join("out/series.csv")).unwrap();
+    assert_eq!(series.lines().collect::<Vec<_>>(), ["entity,indicator,period,rank_growth,yoy_pct", "A,gdp,2024,,", "A,gdp,2025,1,25.0"]);
+    // The other tables are whole.
+    let targets = std::fs::read_to_string(dir.path().join("out/targets.csv")).unwrap();
+    assert_eq!(targets.lines().next().unwrap(), transform::TARGET_COLUMNS.join(","));
+
+    let output = compute_in(dir.path(), &[], &["--columns", "yoy_pct,yoy,entity"]);
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    assert!(out.contains("--columns: no series measure named `yoy`, `entity`; expected some of: value, basis, yoy_pct,"), "{out}");
+}

@@ -97,8 +97,12 @@ pub(crate) fn read(raw: &[u8], parquet: bool, catalogue: &Catalogue, part_rows: 
     let part_rows = part_rows.max(1);
     let mut lookups = Lookups::new(catalogue)?;
     let mut parts: Vec<DataFrame> = Vec::new();
+    let step = |name: &'static str| tracing::debug_span!("read step", step = name).entered();
     let input = if parquet {
+        let decoding = step("decode parquet");
         let frame = ParquetReader::new(Cursor::new(raw)).finish()?;
+        drop(decoding);
+        let _checking = step("check parts");
         let names: Vec<String> = frame.get_column_names().iter().map(|n| n.to_string()).collect();
         if !usable(&names) {
             return Ok(None);
@@ -141,10 +145,13 @@ pub(crate) fn read(raw: &[u8], parquet: bool, catalogue: &Catalogue, part_rows: 
     // Every file gives at least one part, an empty one for a header alone.
     let mut parts = parts.into_iter();
     let Some(mut checked) = parts.next() else { return Ok(None) };
+    let stacking = step("stack parts and mark duplicates");
     for part in parts {
         checked.vstack_mut_owned(part)?;
     }
     mark_duplicates(&mut checked)?;
+    drop(stacking);
+    let _selecting = step("select good rows");
 
     // Without suspect rows (the usual case) the columns are taken as they are, not copied by a filter.
     let any_suspect = checked.column("_suspect")?.bool()?.any();

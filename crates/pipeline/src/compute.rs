@@ -20,6 +20,8 @@ pub struct ComputeRequest<'a> {
     pub period: Option<Period>,
     /// The base of the change since the base; default: each series' first observation.
     pub base_period: Option<Period>,
+    /// The series measures to compute and write (after entity, indicator and period).
+    pub measures: transform::Measures,
 }
 
 #[derive(Debug)]
@@ -58,14 +60,18 @@ pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, Pip
         Some(period) => period,
         None => transform::latest_period(&batch.frame).ok_or(PipelineError::NoData)?,
     };
-    let settings = transform::Settings { base_period: request.base_period, ..transform::Settings::eurostat() };
+    let settings = transform::Settings { base_period: request.base_period, measures: request.measures.clone(), ..transform::Settings::eurostat() };
     // The series are written part by part as the engine hands them on, so that memory holds one
     // part's measures at a time (see `transform::compute_by_indicator`). A writer thread writes
     // each part while the engine computes the next: Polars leaves part of the second core idle,
     // and writing fills it (memory holds at most two parts).
     let extension = if request.parquet { "parquet" } else { "csv" };
     let series_path = request.out.join(format!("series.{extension}"));
-    let mut series_writer = report::TableWriter::new(&series_path, &transform::SERIES_COLUMNS, request.parquet)?;
+    let series_columns: Vec<&str> = match &request.measures {
+        transform::Measures::All => transform::SERIES_COLUMNS.to_vec(),
+        transform::Measures::Only(names) => transform::SERIES_COLUMNS[..3].iter().copied().chain(names.iter().map(String::as_str)).collect(),
+    };
+    let mut series_writer = report::TableWriter::new(&series_path, &series_columns, request.parquet)?;
     let (metrics, written) = std::thread::scope(|scope| {
         let (parts, received) = std::sync::mpsc::sync_channel::<polars::prelude::DataFrame>(0);
         let span = tracing::Span::current();

@@ -168,6 +168,11 @@ enum Command {
         /// The base period of the change since the base; default: each series' first observation.
         #[arg(long)]
         base_period: Option<String>,
+        /// The series measures to compute and write after `entity,indicator,period`, comma-separated
+        /// (for example `yoy_pct,pop_pct,rank_growth`); default: every measure of the contract.
+        /// Steps that no named measure needs are skipped.
+        #[arg(long)]
+        columns: Option<String>,
     },
 }
 
@@ -435,9 +440,19 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             write_targets(targets, problems, catalogue.as_ref(), out.as_deref())
         }
         Command::Backfill { from, to, dry_run, send, force } => backfill(&cli.config, &from, &to, dry_run, send, force),
-        Command::Compute { observations, indicators, targets, entities, standards, out, format, period, base_period } => {
+        Command::Compute { observations, indicators, targets, entities, standards, out, format, period, base_period, columns } => {
             let period = parse_period(period, "--period")?;
             let base_period = parse_period(base_period, "--base-period")?;
+            let measures = match columns {
+                None => pipeline::Measures::All,
+                Some(names) => pipeline::Measures::parse_list(&names).map_err(|unknown| {
+                    anyhow::anyhow!(
+                        "--columns: no series measure named {}; expected some of: {}",
+                        unknown.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+                        pipeline::SERIES_COLUMNS[3..].join(", ")
+                    )
+                })?,
+            };
             let outcome = pipeline::compute_files(&pipeline::ComputeRequest {
                 observations: &observations,
                 indicators: &indicators,
@@ -448,6 +463,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 parquet: format == "parquet",
                 period,
                 base_period,
+                measures,
             })?;
             println!(
                 "period {}: {} series rows, {} targets, {} data-quality findings",

@@ -161,6 +161,44 @@ pub struct Settings {
     /// About this many observations are computed at once; more are split into parts by
     /// indicator, which bounds memory (the results are the same).
     pub part_rows: usize,
+    /// The measures of the series frame to compute.
+    pub measures: Measures,
+}
+
+/// Which measures of the series frame ([`SERIES_COLUMNS`] after `entity`, `indicator` and
+/// `period`) the engine computes. With [`Measures::Only`] it skips the steps no requested
+/// measure needs (the comparisons with the parent, two years back or the registered rate; the
+/// ranks and gaps among peers or within a group), so the series frame holds the requested
+/// measures and those the engine reads itself (value, basis, growth, the base), and may lack
+/// the others. The targets, findings and standards are the same either way.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Measures {
+    #[default]
+    All,
+    Only(Vec<String>),
+}
+
+impl Measures {
+    /// The measures named in `names` (a comma-separated list, each once, in its order), or every
+    /// unknown name.
+    pub fn parse_list(names: &str) -> Result<Measures, Vec<String>> {
+        let mut names: Vec<String> = names.split(',').map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect();
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|n| seen.insert(n.clone()));
+        let unknown: Vec<String> = names.iter().filter(|n| !SERIES_COLUMNS[3..].contains(&n.as_str())).cloned().collect();
+        if unknown.is_empty() { Ok(Measures::Only(names)) } else { Err(unknown) }
+    }
+
+    pub(crate) fn wants(&self, name: &str) -> bool {
+        match self {
+            Measures::All => true,
+            Measures::Only(names) => names.iter().any(|n| n == name),
+        }
+    }
+
+    pub(crate) fn wants_any(&self, names: &[&str]) -> bool {
+        names.iter().any(|name| self.wants(name))
+    }
 }
 
 impl Settings {
@@ -182,6 +220,7 @@ impl Settings {
             // Parts of a million observations: at 10,000 towns (7 M observations) 8–9 % faster
             // than two million and 0.4 GB lower at the peak (bench/RESULTS.md, item 16).
             part_rows: 1_000_000,
+            measures: Measures::All,
         }
     }
 }
@@ -298,7 +337,7 @@ pub fn compute_by_indicator<E: From<TransformError>>(
         let _part = tracing::debug_span!("engine part", indicators = codes.join(",")).entered();
         let series = {
             let _step = step("series");
-            series::series(&observations, &rows, catalogue, settings.base_period).and_then(LazyFrame::collect).map_err(polars_error("series"))?
+            series::series(&observations, &rows, catalogue, settings.base_period, &settings.measures).and_then(LazyFrame::collect).map_err(polars_error("series"))?
         };
         {
             let _step = step("latest values");
@@ -391,10 +430,14 @@ pub fn derive_ratios(observations: &DataFrame, catalogue: &Catalogue) -> PolarsR
 /// The latest period present in the observations, which a run reports by default.
 pub fn latest_period(observations: &DataFrame) -> Option<Period> {
     use contract::columns::*;
+    // Periods order by their end month, then by frequency: only rows with a value in the latest
+    // end month can hold the latest period, and those few rows are the only ones compared.
+    let given = col(VALUE).is_not_null();
+    let end_with_value = when(given.clone()).then(col(END_MONTH)).otherwise(lit(NULL).cast(DataType::Int32));
     let frame = observations
         .clone()
         .lazy()
-        .filter(col(VALUE).is_not_null())
+        .filter(given.and(col(END_MONTH).eq(end_with_value.max())))
         .select([col(FREQ), col(YEAR), col(SUB)])
         .unique(None, UniqueKeepStrategy::Any)
         .collect()
@@ -402,13 +445,11 @@ pub fn latest_period(observations: &DataFrame) -> Option<Period> {
     let freq = frame.column(FREQ).ok()?.str().ok()?.clone();
     let year = frame.column(YEAR).ok()?.i32().ok()?.clone();
     let sub = frame.column(SUB).ok()?.i32().ok()?.clone();
+    let frequencies = [contract::Frequency::Month, contract::Frequency::Quarter, contract::Frequency::Year];
     (0..frame.height())
         .filter_map(|i| {
-            let frequency = match freq.get(i)? {
-                "M" => contract::Frequency::Month,
-                "Q" => contract::Frequency::Quarter,
-                _ => contract::Frequency::Year,
-            };
+            let code = freq.get(i)?;
+            let frequency = frequencies.into_iter().find(|f| f.code() == code)?;
             Period::from_parts(frequency, year.get(i)?, sub.get(i)?)
         })
         .max()

@@ -5,6 +5,7 @@ use contract::{Catalogue, Frequency, Period};
 use polars::prelude::*;
 
 use crate::frames::{indicator_frame, membership_frame};
+use crate::Measures;
 use crate::out::*;
 
 fn named(names: &[&str]) -> Vec<Expr> {
@@ -62,8 +63,8 @@ pub(crate) const SERIES_ID: &str = "_sid";
 const PARENT_KEY: &str = "_pk";
 const PEERS: &str = "_peer";
 const ENTITY_PERIOD: &str = "_ek";
-/// Entity and indicator, kept in the series frame for [`latest`].
-const ENTITY_INDICATOR: &str = "_ei";
+/// Entity and indicator, kept in the series frame for [`latest`] and the targets: see [`entity_indicator_key`].
+pub(crate) const ENTITY_INDICATOR: &str = "_ei";
 /// Months from one period of the series to the next: 1, 3 or 12.
 const STEP: &str = "_step";
 /// Higher is better (1.0) or lower is (-1.0): the indicator's direction, as a sign for ranks.
@@ -74,6 +75,16 @@ const ROW: &str = "_row";
 const ENTITY_BITS: u32 = 20;
 const INDICATOR_BITS: u32 = 12;
 const MONTH_BITS: u32 = 16;
+
+/// The [`ENTITY_INDICATOR`] keys of pairs of entity and indicator codes (null where the
+/// catalogue lacks either): their catalogue ids as one integer, as the series frame has them.
+pub(crate) fn entity_indicator_keys<'a>(catalogue: &Catalogue, pairs: impl Iterator<Item = (Option<&'a str>, &'a str)>) -> Vec<Option<u64>> {
+    fn ids<V>(codes: &std::collections::BTreeMap<String, V>) -> std::collections::HashMap<&str, u64> {
+        codes.keys().enumerate().map(|(i, code)| (code.as_str(), i as u64)).collect()
+    }
+    let (entities, indicators) = (ids(&catalogue.entities), ids(&catalogue.indicators));
+    pairs.map(|(entity, indicator)| Some((entities.get(entity?)? << INDICATOR_BITS) + indicators.get(indicator)?)).collect()
+}
 
 /// The indicator and frequency of a row of the series frame, as one integer (the low bits of `_sid`).
 pub(crate) fn indicator_key() -> Expr {
@@ -282,7 +293,7 @@ fn with_group_totals(observations: LazyFrame, catalogue: &Catalogue) -> PolarsRe
 /// comparison (a year earlier, the previous period, the parent, the base) is a column of row
 /// positions found by joining two key columns, and the values are gathered from those
 /// positions, so no join ever copies the frame itself.
-pub(crate) fn series(observations: &DataFrame, rows: &IdxCa, catalogue: &Catalogue, base_period: Option<Period>) -> PolarsResult<LazyFrame> {
+pub(crate) fn series(observations: &DataFrame, rows: &IdxCa, catalogue: &Catalogue, base_period: Option<Period>, wanted: &Measures) -> PolarsResult<LazyFrame> {
     // The part's rows are gathered in their order in the observations, then ordered by their
     // key (one sort of the key alone) and gathered into that order: two gathers that each copy
     // a string's view, where one gather in the keys' order would copy each string (see
@@ -307,7 +318,7 @@ pub(crate) fn series(observations: &DataFrame, rows: &IdxCa, catalogue: &Catalog
     let wide = with_keys(ordered.lazy().with_columns(looked_up)).drop(cols(["_peid", "_lvl"])).collect()?;
     drop(sorting);
     let id_of = |name: &str| catalogue.indicators.keys().position(|code| code == name).map(|i| i as u32);
-    let hukou = id_of("urban_rate_hukou").zip(id_of("urban_rate_resident"));
+    let hukou = id_of("urban_rate_hukou").zip(id_of("urban_rate_resident")).filter(|_| wanted.wants(RESIDENT_MINUS_HUKOU_PP));
     let narrow = wide.select([
         KEY,
         SERIES_ID,
@@ -328,11 +339,12 @@ pub(crate) fn series(observations: &DataFrame, rows: &IdxCa, catalogue: &Catalog
         SIGN,
     ])?;
     let inputs: Vec<String> = narrow.get_column_names().iter().map(|n| n.to_string()).collect();
-    let measured = measures(narrow, base_period, hukou)?;
+    let measured = measures(narrow, base_period, hukou, wanted)?;
     let added: Vec<Column> =
         measured.columns().iter().filter(|c| !inputs.iter().any(|i| i == c.name().as_str()) && !c.name().starts_with('_')).cloned().collect();
     let series = wide.hstack(&added)?.drop_many([KEY, PARENT_KEY, PEERS, ENTITY_PERIOD, ENTITY_ID, INDICATOR_ID, STEP, "_points", "_flow", "_ytd", "_period_flow"]);
-    Ok(with_group_peers(series.lazy(), catalogue)?.drop(cols([SIGN])))
+    let series = if wanted.wants_any(&GROUP_PEER_MEASURES) { with_group_peers(series.lazy(), catalogue)? } else { series.lazy() };
+    Ok(series.drop(cols([SIGN])))
 }
 
 /// The rows of `frame` at `positions` (no nulls), in their order, as one chunk per column.
@@ -438,11 +450,11 @@ fn rank_within(value: Expr, group: &[Expr]) -> PolarsResult<Expr> {
 }
 
 /// Within each group (the rows with equal `group` columns): each value's gap to the group's
-/// average (`gap`), the group's count of values (`count`) and the dense rank of each column of
-/// `ranks` (value column, name), as columns in `frame`'s row order. They run on a narrow copy
+/// average and the group's count of values (`gap_and_count`: their names, where wanted) and the
+/// dense rank of each column of `ranks` (value column, name), as columns in `frame`'s row order. They run on a narrow copy
 /// sorted stably by the group, so that each group is one run of rows (grouped without hashing),
 /// each rank materialised on its own ([`with_alone`]).
-fn within_groups(frame: &DataFrame, group: &[&str], gap: &str, count: &str, ranks: &[(&str, &str)]) -> PolarsResult<Vec<Column>> {
+fn within_groups(frame: &DataFrame, group: &[&str], gap_and_count: Option<(&str, &str)>, ranks: &[(&str, &str)]) -> PolarsResult<Vec<Column>> {
     let mut inputs = group.to_vec();
     for name in [VALUE, SIGN].into_iter().chain(ranks.iter().map(|(value, _)| *value)) {
         if !inputs.contains(&name) {
@@ -451,17 +463,21 @@ fn within_groups(frame: &DataFrame, group: &[&str], gap: &str, count: &str, rank
     }
     let keys = named(group);
     let sorted = frame.select(inputs)?.with_row_index("_order".into(), None)?.sort(group.to_vec(), SortMultipleOptions::default().with_maintain_order(true))?;
-    let mut sorted = sorted
-        .lazy()
-        .with_columns([
-            (col(VALUE) - col(VALUE).mean().over(keys.clone())?).alias(gap),
-            col(VALUE).count().over(keys.clone())?.cast(DataType::UInt32).alias(count),
-        ])
-        .collect()?;
+    let mut sorted = match gap_and_count {
+        Some((gap, count)) => sorted
+            .lazy()
+            .with_columns([
+                (col(VALUE) - col(VALUE).mean().over(keys.clone())?).alias(gap),
+                col(VALUE).count().over(keys.clone())?.cast(DataType::UInt32).alias(count),
+            ])
+            .collect()?,
+        None => sorted,
+    };
     for (value, name) in ranks {
         sorted = with_alone(sorted, rank_within(col(*value), &keys)?.alias(*name))?;
     }
-    let outputs: Vec<&str> = ["_order", gap, count].into_iter().chain(ranks.iter().map(|(_, name)| *name)).collect();
+    let gap_and_count = gap_and_count.into_iter().flat_map(|(gap, count)| [gap, count]);
+    let outputs: Vec<&str> = std::iter::once("_order").chain(gap_and_count).chain(ranks.iter().map(|(_, name)| *name)).collect();
     let back = sorted.select(outputs)?.sort(["_order"], SortMultipleOptions::default())?;
     Ok(back.columns()[1..].to_vec())
 }
@@ -471,8 +487,18 @@ fn at(expr: Expr, at: &str) -> Expr {
     expr.gather(col(at), true)
 }
 
-/// Every growth measure of the narrow frame, in its row order.
-fn measures(frame: DataFrame, base_period: Option<Period>, hukou: Option<(u32, u32)>) -> PolarsResult<DataFrame> {
+/// The measures of the series frame by the step that computes them, for [`Measures`]: each
+/// step runs only where a requested measure needs it.
+const TWO_YEAR_MEASURES: [&str; 1] = [TWO_YEAR_AVG_PCT];
+const PARENT_MEASURES: [&str; 4] = [SHARE_OF_PARENT_PCT, CONTRIBUTION_PCT, PULL_PP, GAP_TO_PARENT];
+const PEER_MEASURES: [&str; 5] = [RANK_VALUE, RANK_GROWTH, GAP_TO_PEER_AVERAGE, PEER_COUNT, RANK_CHANGE];
+const GROUP_PEER_MEASURES: [&str; 4] = [PEER_GROUP, RANK_VALUE_IN_GROUP, GAP_TO_GROUP_AVERAGE, GROUP_COUNT];
+/// Measures of the growth step that nothing else reads: left out of its plan when not requested.
+const GROWTH_ONLY_MEASURES: [&str; 10] =
+    [YOY_NOTE, POP_PCT, POP_CHANGE, YTD_VALUE, YTD_YOY_PCT, CHANGE_SINCE_BASE, CAGR_SINCE_BASE_PCT, AVG_CHANGE_SINCE_BASE, BASE_NOTE, PERIOD_VALUE];
+
+/// Every growth measure of the narrow frame that `wanted` needs, in its row order.
+fn measures(frame: DataFrame, base_period: Option<Period>, hukou: Option<(u32, u32)>, wanted: &Measures) -> PolarsResult<DataFrame> {
     let finding = sub_step("positions");
     let mut frame = frame.with_row_index(ROW.into(), None)?;
     // Positions of the same period a year and two years earlier, of the previous period and of
@@ -481,13 +507,18 @@ fn measures(frame: DataFrame, base_period: Option<Period>, hukou: Option<(u32, u
     // years × 12, far above 24). The frame is sorted by its unique key, so the keys moved back
     // ascend with it too, and are merged; the parents' keys do not, and are hashed.
     let keys = frame.select([KEY, ROW])?.lazy().rename([KEY], ["_want"], true).collect()?;
-    let [last_year, two_years_ago, previous] = ascending_positions(
-        &frame,
-        [col(KEY) - lit(12u64), col(KEY) - lit(24u64), col(KEY) - col(STEP)],
-        keys.clone(),
-        ["_at_last_year", "_at_two_years_ago", "_at_previous"],
-    )?;
-    let [parent] = positions(&frame, [col(PARENT_KEY)], keys.lazy(), ["_at_parent"])?;
+    let [last_year, previous] =
+        ascending_positions(&frame, [col(KEY) - lit(12u64), col(KEY) - col(STEP)], keys.clone(), ["_at_last_year", "_at_previous"])?;
+    let two_years = wanted.wants_any(&TWO_YEAR_MEASURES);
+    if two_years {
+        let [two_years_ago] = ascending_positions(&frame, [col(KEY) - lit(24u64)], keys.clone(), ["_at_two_years_ago"])?;
+        frame.with_column(two_years_ago)?;
+    }
+    let parents = wanted.wants_any(&PARENT_MEASURES);
+    if parents {
+        let [parent] = positions(&frame, [col(PARENT_KEY)], keys.lazy(), ["_at_parent"])?;
+        frame.with_column(parent)?;
+    }
     // The base: the configured base period's observation, else the series' first with a value
     // (the frame is sorted by series and period, so the first is the lowest position).
     let candidates = frame.clone().lazy().filter(col(VALUE).is_not_null());
@@ -510,7 +541,7 @@ fn measures(frame: DataFrame, base_period: Option<Period>, hukou: Option<(u32, u
         }
         None => None,
     };
-    frame.hstack_mut(&[last_year, two_years_ago, previous, parent, base])?;
+    frame.hstack_mut(&[last_year, previous, base])?;
     if let Some(rows) = hukou_rows {
         frame.with_column(rows)?;
     }
@@ -543,7 +574,7 @@ fn measures(frame: DataFrame, base_period: Option<Period>, hukou: Option<(u32, u
             .otherwise(null_f64())
             .alias(YTD_VALUE),
         at(col(VALUE), "_at_last_year").alias(VALUE_LAST_YEAR),
-        at(col(VALUE), "_at_two_years_ago").alias("_value_two_years_ago"),
+        if two_years { at(col(VALUE), "_at_two_years_ago") } else { null_f64() }.alias("_value_two_years_ago"),
         at(col(VALUE), "_at_previous").alias("_value_previous"),
         at(col(PERIOD), "_at_base").alias(BASE_PERIOD),
         at(col(VALUE), "_at_base").alias(BASE_VALUE),
@@ -599,24 +630,58 @@ fn measures(frame: DataFrame, base_period: Option<Period>, hukou: Option<(u32, u
             .otherwise(null_f64())
             .alias(TWO_YEAR_AVG_PCT),
     ]);
+    // Measures no one asked for are left out of the plan (and so not computed).
+    let unwanted: Vec<&str> = GROWTH_ONLY_MEASURES.into_iter().chain(TWO_YEAR_MEASURES).filter(|name| !wanted.wants(name)).collect();
     // Materialise at the stage boundary: one deep lazy plan overflows thread stacks in the optimiser.
-    let result = result.collect()?.lazy();
+    let result = result.drop(cols(unwanted)).collect()?.lazy();
     drop(_growth);
     let _parents = sub_step("parents, peers and ranks");
-    with_parent_measures(result, points, hukou)?.collect()
+    with_parent_measures(result, points, hukou, parents, wanted)?.collect()
 }
 
-/// Share of the parent, contribution (贡献率) and pull (拉动) to the parent's growth, and dense
-/// ranks among peers (same parent and level) by value and by growth, honouring the direction;
-/// `hukou` holds the ids of the registered and the resident urbanization rates, where both are indicators.
-fn with_parent_measures(frame: LazyFrame, points: Expr, hukou: Option<(u32, u32)>) -> PolarsResult<LazyFrame> {
+/// The parent's measures ([`with_parent_shares`]), 两率差 and dense ranks among peers (same parent
+/// and level) by value and by growth, honouring the direction; `hukou` holds the ids of the
+/// registered and the resident urbanization rates, where both are indicators and 两率差 is wanted.
+/// Only the peers' measures `wanted` asks for are computed, and the parent's only when `parents`
+/// (the frame has `_at_parent`).
+fn with_parent_measures(frame: LazyFrame, points: Expr, hukou: Option<(u32, u32)>, parents: bool, wanted: &Measures) -> PolarsResult<LazyFrame> {
+    let frame = if parents { with_parent_shares(frame, points) } else { frame };
+    let frame = frame.with_column(
+        // 两率差: the resident minus the registered (户籍) urbanization rate, in points.
+        match hukou {
+            Some((_, resident)) => when(col(INDICATOR_ID).eq(lit(resident))).then(col(VALUE) - at(col(VALUE), "_at_hukou")).otherwise(null_f64()),
+            None => null_f64(),
+        }
+        .alias(RESIDENT_MINUS_HUKOU_PP),
+    );
+    let frame = frame.collect()?;
+    if !wanted.wants_any(&PEER_MEASURES) {
+        return Ok(frame.lazy().with_column((col(GROWTH) - at(col(GROWTH), "_at_previous")).alias(GROWTH_CHANGE)));
+    }
+    let rank_value = wanted.wants_any(&[RANK_VALUE, RANK_CHANGE]).then_some((VALUE, RANK_VALUE));
+    let rank_growth = wanted.wants(RANK_GROWTH).then_some((GROWTH, RANK_GROWTH));
+    let ranks: Vec<(&str, &str)> = rank_value.into_iter().chain(rank_growth).collect();
+    let gap_and_count = wanted.wants_any(&[GAP_TO_PEER_AVERAGE, PEER_COUNT]).then_some((GAP_TO_PEER_AVERAGE, PEER_COUNT));
+    let peers = within_groups(&frame, &[PEERS], gap_and_count, &ranks)?;
+    let frame = frame.hstack(&peers)?;
+    // Movers: the change in rank and in growth since the previous period.
+    let rank_change = match rank_value {
+        Some(_) => at(col(RANK_VALUE), "_at_previous").cast(DataType::Int64) - col(RANK_VALUE).cast(DataType::Int64),
+        None => lit(NULL).cast(DataType::Int64),
+    };
+    Ok(frame.lazy().with_columns([rank_change.alias(RANK_CHANGE), (col(GROWTH) - at(col(GROWTH), "_at_previous")).alias(GROWTH_CHANGE)]))
+}
+
+/// Share of the parent, contribution (贡献率) and pull (拉动) to the parent's growth, and the
+/// gap to the parent's value, for a frame with `_at_parent`.
+fn with_parent_shares(frame: LazyFrame, points: Expr) -> LazyFrame {
     let frame = frame.with_columns([
         at(col(VALUE), "_at_parent").alias("_parent_value"),
         at(col(VALUE_LAST_YEAR), "_at_parent").alias("_parent_value_last_year"),
     ]);
     let parent_change = col("_parent_value") - col("_parent_value_last_year");
     let percent_basis = points.not();
-    let frame = frame.with_columns([
+    frame.with_columns([
         when(percent_basis.clone().and(col("_parent_value").neq(lit(0.0))))
             .then(col(VALUE) / col("_parent_value") * lit(100.0))
             .otherwise(null_f64())
@@ -629,21 +694,8 @@ fn with_parent_measures(frame: LazyFrame, points: Expr, hukou: Option<(u32, u32)
             .then(col(YOY_CHANGE) / col("_parent_value_last_year") * lit(100.0))
             .otherwise(null_f64())
             .alias(PULL_PP),
-        // 两率差: the resident minus the registered (户籍) urbanization rate, in points.
-        match hukou {
-            Some((_, resident)) => when(col(INDICATOR_ID).eq(lit(resident))).then(col(VALUE) - at(col(VALUE), "_at_hukou")).otherwise(null_f64()),
-            None => null_f64(),
-        }
-        .alias(RESIDENT_MINUS_HUKOU_PP),
-    ]);
-    let frame = frame.with_column((col(VALUE) - col("_parent_value")).alias(GAP_TO_PARENT)).collect()?;
-    let peers = within_groups(&frame, &[PEERS], GAP_TO_PEER_AVERAGE, PEER_COUNT, &[(VALUE, RANK_VALUE), (GROWTH, RANK_GROWTH)])?;
-    let frame = frame.hstack(&peers)?;
-    // Movers: the change in rank and in growth since the previous period.
-    Ok(frame.lazy().with_columns([
-        (at(col(RANK_VALUE), "_at_previous").cast(DataType::Int64) - col(RANK_VALUE).cast(DataType::Int64)).alias(RANK_CHANGE),
-        (col(GROWTH) - at(col(GROWTH), "_at_previous")).alias(GROWTH_CHANGE),
-    ]))
+        (col(VALUE) - col("_parent_value")).alias(GAP_TO_PARENT),
+    ])
 }
 
 /// Rank and gap to the average within a configured group, for its members (an entity in several
@@ -663,7 +715,7 @@ fn with_group_peers(frame: LazyFrame, catalogue: &Catalogue) -> PolarsResult<Laz
         .group_by([col("member")])
         .agg([col("group").min().alias(PEER_GROUP)]);
     let frame = frame.join(first_group, [col(ENTITY)], [col("member")], JoinArgs::new(JoinType::Left)).collect()?;
-    let measured = within_groups(&frame, &[PEER_GROUP, INDICATOR, PERIOD], GAP_TO_GROUP_AVERAGE, GROUP_COUNT, &[(VALUE, RANK_VALUE_IN_GROUP)])?;
+    let measured = within_groups(&frame, &[PEER_GROUP, INDICATOR, PERIOD], Some((GAP_TO_GROUP_AVERAGE, GROUP_COUNT)), &[(VALUE, RANK_VALUE_IN_GROUP)])?;
     // Only the members of a group have a place in it.
     let in_group = col(PEER_GROUP).is_not_null();
     Ok(frame.hstack(&measured)?.lazy().with_columns(

@@ -6,6 +6,7 @@ use polars::prelude::*;
 
 use crate::Settings;
 use crate::frames::target_frame;
+use crate::series::{ENTITY_INDICATOR, entity_indicator_keys};
 use crate::out::*;
 
 fn null_f64() -> Expr {
@@ -29,9 +30,19 @@ fn cagr_pct(to: Expr, from: Expr, n: Expr) -> Expr {
 /// row per target, in catalogue order, with the columns named in the `compute` contract.
 /// With `indicators`, only the targets on those indicators are assessed.
 pub(crate) fn assess(series: LazyFrame, catalogue: &Catalogue, settings: &Settings, indicators: Option<&[&str]>) -> PolarsResult<LazyFrame> {
+    // Each target's entity and indicator, and its parent's, as the series' integer key: the
+    // joins below compare one number, not two strings.
+    let mut frame = target_frame(catalogue)?;
+    let key_column = |entities: &str, name: &str| -> PolarsResult<Column> {
+        let (entities, indicators) = (frame.column(entities)?.str()?, frame.column("indicator")?.str()?);
+        let pairs = entities.iter().zip(indicators.iter()).map(|(entity, indicator)| (entity, indicator.unwrap_or_default()));
+        Ok(Column::new(name.into(), entity_indicator_keys(catalogue, pairs)))
+    };
+    let keys = [key_column("entity", "_ei")?, key_column("parent", "_pei")?];
+    frame.hstack_mut(&keys)?;
     let targets = match indicators {
-        Some(codes) => target_frame(catalogue)?.lazy().filter(crate::any_of("indicator", codes)),
-        None => target_frame(catalogue)?.lazy(),
+        Some(codes) => frame.lazy().filter(crate::any_of("indicator", codes)),
+        None => frame.lazy(),
     };
     let observed = series.clone().filter(col(VALUE).is_not_null());
 
@@ -39,11 +50,10 @@ pub(crate) fn assess(series: LazyFrame, catalogue: &Catalogue, settings: &Settin
     // the latest within the plan's year.
     let candidates = targets
         .clone()
-        .select([col("target_id"), col("entity"), col("indicator"), col("kind"), col("deadline_year")])
+        .select([col("target_id"), col("_ei"), col("kind"), col("deadline_year")])
         .join(
             observed.clone().select([
-                col(ENTITY),
-                col(INDICATOR),
+                col(ENTITY_INDICATOR),
                 col(PERIOD),
                 col(crate::series::FREQUENCY_ID),
                 col(YEAR),
@@ -56,8 +66,8 @@ pub(crate) fn assess(series: LazyFrame, catalogue: &Catalogue, settings: &Settin
                 col(VINTAGE),
                 col(SOURCE).alias("value_source"),
             ]),
-            [col("entity"), col("indicator")],
-            [col(ENTITY), col(INDICATOR)],
+            [col("_ei")],
+            [col(ENTITY_INDICATOR)],
             JoinArgs::new(JoinType::Inner),
         )
         .filter(col("kind").neq(lit("plan")).or(col(YEAR).eq(col("deadline_year"))))
@@ -88,37 +98,35 @@ pub(crate) fn assess(series: LazyFrame, catalogue: &Catalogue, settings: &Settin
     // The configured base period's value, where one is given.
     let configured_base = narrowed(
         observed.clone().select([
-            col(ENTITY).alias("_b_entity"),
-            col(INDICATOR).alias("_b_indicator"),
+            col(ENTITY_INDICATOR).alias("_b_ei"),
             col(PERIOD).alias("_b_period"),
             col(VALUE).alias("configured_base_value"),
             col(END_MONTH).alias("configured_base_end_month"),
         ]),
-        &[("entity", "_b_entity"), ("indicator", "_b_indicator"), ("target_base_period", "_b_period")],
+        &[("_ei", "_b_ei"), ("target_base_period", "_b_period")],
     );
     // The parent's growth in the assessed period, for relative targets.
     let parent_growth = narrowed(
         series.select([
-            col(ENTITY).alias("_p_entity"),
-            col(INDICATOR).alias("_p_indicator"),
+            col(ENTITY_INDICATOR).alias("_p_ei"),
             col(PERIOD).alias("_p_period"),
             col(GROWTH).alias("parent_growth"),
         ]),
-        &[("parent", "_p_entity"), ("indicator", "_p_indicator")],
+        &[("_pei", "_p_ei")],
     );
 
     let frame = targets
         .join(assessed, [col("target_id")], [col("target_id")], JoinArgs::new(JoinType::Left))
         .join(
             configured_base,
-            [col("entity"), col("indicator"), col("target_base_period")],
-            [col("_b_entity"), col("_b_indicator"), col("_b_period")],
+            [col("_ei"), col("target_base_period")],
+            [col("_b_ei"), col("_b_period")],
             JoinArgs::new(JoinType::Left),
         )
         .join(
             parent_growth,
-            [col("parent"), col("indicator"), col(PERIOD)],
-            [col("_p_entity"), col("_p_indicator"), col("_p_period")],
+            [col("_pei"), col(PERIOD)],
+            [col("_p_ei"), col("_p_period")],
             JoinArgs::new(JoinType::Left),
         )
         .join(
