@@ -121,6 +121,7 @@ pub(crate) fn read(raw: &[u8], parquet: bool, catalogue: &Catalogue, part_rows: 
             return Ok(None);
         }
         let schema: SchemaRef = Arc::new(names.iter().map(|n| Field::new(n.as_str().into(), DataType::String)).collect());
+        let _checking = step("parse and check parts");
         let mut first = 0;
         for (chunk, lines) in line_chunks(body, part_rows) {
             let frame = if lines == 0 {
