@@ -8,6 +8,13 @@ pub(crate) fn compute(entities: &str, indicators: &str, observations: &str, peri
 }
 
 fn compute_with(entities: &str, indicators: &str, observations: &str, period: &str, settings: &transform::Settings) -> transform::Metrics {
+    let (catalogue, frame) = canonical(entities, indicators, observations);
+    transform::compute(&frame, &catalogue, period.parse().unwrap(), settings).unwrap()
+}
+
+/// The catalogue of `entities` and `indicators` and the observations of `csv` in the canonical
+/// frame (every row must be good).
+fn canonical(entities: &str, indicators: &str, csv: &str) -> (Catalogue, DataFrame) {
     let catalogue = Catalogue::load(
         SourceText { path: "entities.csv", text: entities },
         SourceText { path: "indicators.csv", text: indicators },
@@ -16,10 +23,10 @@ fn compute_with(entities: &str, indicators: &str, observations: &str, period: &s
     .unwrap_or_else(|p| panic!("{p}"));
     let temp = tempfile::tempdir().unwrap();
     let path = temp.path().join("observations.csv");
-    std::fs::write(&path, observations).unwrap();
+    std::fs::write(&path, csv).unwrap();
     let batch = ingest::read_csv_source(&ingest::CsvOptions { name: "t", path: &path, gb18030: false, max_bad_row_share: 0.0 }, &catalogue).unwrap();
     assert!(batch.issues.is_empty(), "{:?}", batch.issues);
-    transform::compute(&batch.frame, &catalogue, period.parse().unwrap(), settings).unwrap()
+    (catalogue, batch.frame)
 }
 
 /// The value of `column` in the one row of `entity` at `period` (of `indicator`, where several share them).
@@ -396,25 +403,9 @@ fn computing_indicator_by_indicator_in_parts_gives_the_same_results_as_all_at_on
     assert!(!whole.findings.is_empty());
 }
 
-/// The observations of `csv` (entities and indicators of this file) in the canonical frame.
-fn canonical(csv: &str) -> DataFrame {
-    let catalogue = Catalogue::load(
-        SourceText { path: "entities.csv", text: ENTITIES },
-        SourceText { path: "indicators.csv", text: INDICATORS },
-        SourceText { path: "targets.csv", text: "entity,indicator,comparator,target,deadline\n" },
-    )
-    .unwrap_or_else(|p| panic!("{p}"));
-    let temp = tempfile::tempdir().unwrap();
-    let path = temp.path().join("observations.csv");
-    std::fs::write(&path, csv).unwrap();
-    let batch = ingest::read_csv_source(&ingest::CsvOptions { name: "t", path: &path, gb18030: false, max_bad_row_share: 0.0 }, &catalogue).unwrap();
-    assert!(batch.issues.is_empty(), "{:?}", batch.issues);
-    batch.frame
-}
-
 #[test]
 fn the_latest_period_is_the_latest_with_a_value_and_a_year_outranks_its_december() {
-    let latest = |csv: &str| transform::latest_period(&canonical(csv)).map(|p| p.to_string());
+    let latest = |csv: &str| transform::latest_period(&canonical(ENTITIES, INDICATORS, csv).1).map(|p| p.to_string());
     // A December and the year it ends: the yearly figure is the more recent.
     assert_eq!(latest("entity,indicator,period,value\nA,gdp,2023-11,1\nA,gdp,2023-12,2\nB,gdp,2023,3\nB,gdp,2023Q4,4\n").as_deref(), Some("2023"));
     // A later month without a value does not count; a quarter ending later than a month does.

@@ -63,7 +63,7 @@ pub(crate) const SERIES_ID: &str = "_sid";
 const PARENT_KEY: &str = "_pk";
 const PEERS: &str = "_peer";
 const ENTITY_PERIOD: &str = "_ek";
-/// Entity and indicator, kept in the series frame for [`latest`] and the targets: see [`entity_indicator_key`].
+/// Entity and indicator, kept in the series frame for [`latest`] and the targets: see [`entity_indicator_keys`].
 pub(crate) const ENTITY_INDICATOR: &str = "_ei";
 /// Months from one period of the series to the next: 1, 3 or 12.
 const STEP: &str = "_step";
@@ -655,8 +655,10 @@ fn with_parent_measures(frame: LazyFrame, points: Expr, hukou: Option<(u32, u32)
         .alias(RESIDENT_MINUS_HUKOU_PP),
     );
     let frame = frame.collect()?;
+    // Movers: the change in growth (and below, in rank) since the previous period.
+    let growth_change = (col(GROWTH) - at(col(GROWTH), "_at_previous")).alias(GROWTH_CHANGE);
     if !wanted.wants_any(&PEER_MEASURES) {
-        return Ok(frame.lazy().with_column((col(GROWTH) - at(col(GROWTH), "_at_previous")).alias(GROWTH_CHANGE)));
+        return Ok(frame.lazy().with_column(growth_change));
     }
     let rank_value = wanted.wants_any(&[RANK_VALUE, RANK_CHANGE]).then_some((VALUE, RANK_VALUE));
     let rank_growth = wanted.wants(RANK_GROWTH).then_some((GROWTH, RANK_GROWTH));
@@ -664,12 +666,11 @@ fn with_parent_measures(frame: LazyFrame, points: Expr, hukou: Option<(u32, u32)
     let gap_and_count = wanted.wants_any(&[GAP_TO_PEER_AVERAGE, PEER_COUNT]).then_some((GAP_TO_PEER_AVERAGE, PEER_COUNT));
     let peers = within_groups(&frame, &[PEERS], gap_and_count, &ranks)?;
     let frame = frame.hstack(&peers)?;
-    // Movers: the change in rank and in growth since the previous period.
     let rank_change = match rank_value {
         Some(_) => at(col(RANK_VALUE), "_at_previous").cast(DataType::Int64) - col(RANK_VALUE).cast(DataType::Int64),
         None => lit(NULL).cast(DataType::Int64),
     };
-    Ok(frame.lazy().with_columns([rank_change.alias(RANK_CHANGE), (col(GROWTH) - at(col(GROWTH), "_at_previous")).alias(GROWTH_CHANGE)]))
+    Ok(frame.lazy().with_columns([rank_change.alias(RANK_CHANGE), growth_change]))
 }
 
 /// Share of the parent, contribution (贡献率) and pull (拉动) to the parent's growth, and the
