@@ -435,7 +435,7 @@ fn each_measure_computed_alone_equals_the_whole_computation_and_unasked_steps_ar
                         "urban_rate_hukou" => 40.0 + e as f64 + t / 7.0,
                         _ => 3.0 * (e + i) as f64 + (t * 0.7).sin() * 4.0,
                     };
-                    let cell = if (e + i + month as usize) % 17 == 0 { String::new() } else { format!("{value:.3}") };
+                    let cell = if (e + i + month as usize).is_multiple_of(17) { String::new() } else { format!("{value:.3}") };
                     observations.push_str(&format!("{entity},{indicator},{year}-{month:02},{cell}\n"));
                 }
             }
