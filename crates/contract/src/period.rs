@@ -13,6 +13,15 @@ pub enum Frequency {
 }
 
 impl Frequency {
+    /// Every frequency, least to most recent within one end month (a yearly figure after a
+    /// quarterly and a quarterly after a monthly one), as they order.
+    pub const ALL: [Frequency; 3] = [Frequency::Month, Frequency::Quarter, Frequency::Year];
+
+    /// The frequency of a one-letter code ([`Frequency::code`]).
+    pub fn from_code(code: &str) -> Option<Frequency> {
+        Frequency::ALL.into_iter().find(|f| f.code() == code)
+    }
+
     /// The one-letter code stored in frames: `M`, `Q` or `Y`.
     pub fn code(self) -> &'static str {
         match self {

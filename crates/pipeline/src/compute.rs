@@ -67,11 +67,7 @@ pub fn compute_files(request: &ComputeRequest<'_>) -> Result<ComputeOutcome, Pip
     // and writing fills it (memory holds at most two parts).
     let extension = if request.parquet { "parquet" } else { "csv" };
     let series_path = request.out.join(format!("series.{extension}"));
-    let series_columns: Vec<&str> = match &request.measures {
-        transform::Measures::All => transform::SERIES_COLUMNS.to_vec(),
-        transform::Measures::Only(names) => transform::SERIES_COLUMNS[..3].iter().copied().chain(names.iter().map(String::as_str)).collect(),
-    };
-    let mut series_writer = report::TableWriter::new(&series_path, &series_columns, request.parquet)?;
+    let mut series_writer = report::TableWriter::new(&series_path, &request.measures.series_columns(), request.parquet)?;
     let (metrics, written) = std::thread::scope(|scope| {
         let (parts, received) = std::sync::mpsc::sync_channel::<polars::prelude::DataFrame>(0);
         let span = tracing::Span::current();

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use tracing::{debug_span, info, info_span, warn};
 
 pub use compute::{ComputeOutcome, ComputeRequest, compute_files};
-pub use transform::{Measures, SERIES_COLUMNS};
+pub use transform::{Measures, SERIES_MEASURES};
 pub use demo_data::{DemoDataOutcome, DemoDataRequest, Scale, demo_data};
 
 /// What started a run.

@@ -449,7 +449,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     anyhow::anyhow!(
                         "--columns: no series measure named {}; expected some of: {}",
                         unknown.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
-                        pipeline::SERIES_COLUMNS[3..].join(", ")
+                        pipeline::SERIES_MEASURES.join(", ")
                     )
                 })?,
             };

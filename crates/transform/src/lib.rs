@@ -103,6 +103,13 @@ pub const SERIES_COLUMNS: [&str; 34] = [
     out::GROUP_COUNT,
 ];
 
+/// How many of [`SERIES_COLUMNS`] identify a row: `entity`, `indicator` and `period`.
+const SERIES_IDENTITY: usize = 3;
+
+/// The measures of the series table one can name ([`Measures::Only`]): every column of
+/// [`SERIES_COLUMNS`] after those that identify a row.
+pub const SERIES_MEASURES: &[&str] = SERIES_COLUMNS.split_at(SERIES_IDENTITY).1;
+
 /// The columns of `targets.csv` in the `compute` contract, in order.
 pub const TARGET_COLUMNS: [&str; 26] = [
     "entity",
@@ -185,8 +192,17 @@ impl Measures {
         let mut names: Vec<String> = names.split(',').map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect();
         let mut seen = std::collections::HashSet::new();
         names.retain(|n| seen.insert(n.clone()));
-        let unknown: Vec<String> = names.iter().filter(|n| !SERIES_COLUMNS[3..].contains(&n.as_str())).cloned().collect();
+        let unknown: Vec<String> = names.iter().filter(|n| !SERIES_MEASURES.contains(&n.as_str())).cloned().collect();
         if unknown.is_empty() { Ok(Measures::Only(names)) } else { Err(unknown) }
+    }
+
+    /// The columns of the series table with these measures: the identifying columns, then the
+    /// measures (all of [`SERIES_COLUMNS`], or those named, in their order).
+    pub fn series_columns(&self) -> Vec<&str> {
+        match self {
+            Measures::All => SERIES_COLUMNS.to_vec(),
+            Measures::Only(names) => SERIES_COLUMNS[..SERIES_IDENTITY].iter().copied().chain(names.iter().map(String::as_str)).collect(),
+        }
     }
 
     pub(crate) fn wants(&self, name: &str) -> bool {
@@ -445,13 +461,8 @@ pub fn latest_period(observations: &DataFrame) -> Option<Period> {
     let freq = frame.column(FREQ).ok()?.str().ok()?.clone();
     let year = frame.column(YEAR).ok()?.i32().ok()?.clone();
     let sub = frame.column(SUB).ok()?.i32().ok()?.clone();
-    let frequencies = [contract::Frequency::Month, contract::Frequency::Quarter, contract::Frequency::Year];
     (0..frame.height())
-        .filter_map(|i| {
-            let code = freq.get(i)?;
-            let frequency = frequencies.into_iter().find(|f| f.code() == code)?;
-            Period::from_parts(frequency, year.get(i)?, sub.get(i)?)
-        })
+        .filter_map(|i| Period::from_parts(contract::Frequency::from_code(freq.get(i)?)?, year.get(i)?, sub.get(i)?))
         .max()
 }
 

@@ -76,14 +76,26 @@ const ENTITY_BITS: u32 = 20;
 const INDICATOR_BITS: u32 = 12;
 const MONTH_BITS: u32 = 16;
 
-/// The [`ENTITY_INDICATOR`] keys of pairs of entity and indicator codes (null where the
-/// catalogue lacks either): their catalogue ids as one integer, as the series frame has them.
-pub(crate) fn entity_indicator_keys<'a>(catalogue: &Catalogue, pairs: impl Iterator<Item = (Option<&'a str>, &'a str)>) -> Vec<Option<u64>> {
-    fn ids<V>(codes: &std::collections::BTreeMap<String, V>) -> std::collections::HashMap<&str, u64> {
-        codes.keys().enumerate().map(|(i, code)| (code.as_str(), i as u64)).collect()
-    }
-    let (entities, indicators) = (ids(&catalogue.entities), ids(&catalogue.indicators));
-    pairs.map(|(entity, indicator)| Some((entities.get(entity?)? << INDICATOR_BITS) + indicators.get(indicator)?)).collect()
+/// Each code's catalogue id: its position among the catalogue's codes.
+fn catalogue_ids<V>(codes: &std::collections::BTreeMap<String, V>) -> std::collections::HashMap<&str, u64> {
+    codes.keys().enumerate().map(|(i, code)| (code.as_str(), i as u64)).collect()
+}
+
+/// The [`ENTITY_INDICATOR`] keys of `frame`'s rows, one column for each (entity code column,
+/// name) of `entities` with the indicator codes of `indicator` (null where the catalogue lacks
+/// either): their catalogue ids as one integer, as the series frame has them.
+pub(crate) fn entity_indicator_keys(catalogue: &Catalogue, frame: &DataFrame, entities: &[(&str, &str)], indicator: &str) -> PolarsResult<Vec<Column>> {
+    let (entity_ids, indicator_ids) = (catalogue_ids(&catalogue.entities), catalogue_ids(&catalogue.indicators));
+    let indicators = frame.column(indicator)?.str()?;
+    entities
+        .iter()
+        .map(|(codes, name)| {
+            let keys = frame.column(codes)?.str()?.iter().zip(indicators.iter()).map(|(entity, indicator)| {
+                Some((entity_ids.get(entity?)? << INDICATOR_BITS) + indicator_ids.get(indicator?)?)
+            });
+            Ok(Column::new((*name).into(), keys.collect::<Vec<_>>()))
+        })
+        .collect()
 }
 
 /// The indicator and frequency of a row of the series frame, as one integer (the low bits of `_sid`).
@@ -101,9 +113,8 @@ pub(crate) const ENTITY_ID: &str = "_eid";
 pub(crate) const INDICATOR_ID: &str = "_iid";
 /// The frequency as a number that orders it: its position in [`FREQUENCIES`] (`u8`).
 pub(crate) const FREQUENCY_ID: &str = "_freq";
-/// The frequencies, least to most recent within one end month (a yearly figure before a
-/// quarterly and a quarterly before a monthly one): [`FREQUENCY_ID`] is the position here.
-const FREQUENCIES: [Frequency; 3] = [Frequency::Month, Frequency::Quarter, Frequency::Year];
+/// The frequencies, least to most recent within one end month: [`FREQUENCY_ID`] is the position here.
+const FREQUENCIES: [Frequency; 3] = Frequency::ALL;
 
 /// The observations with the groups' totals appended and each row's [`ENTITY_ID`] and
 /// [`INDICATOR_ID`] (null for a code the catalogue lacks) and [`FREQUENCY_ID`]: strings are
@@ -187,7 +198,7 @@ fn looked_up(table: &DataFrame, by: &str) -> Vec<Expr> {
 
 /// By entity id: `_peid` (the parent's id, or a sentinel no entity has) and `_lvl`.
 fn entity_table(catalogue: &Catalogue) -> PolarsResult<DataFrame> {
-    let index: std::collections::HashMap<&str, u64> = catalogue.entities.keys().enumerate().map(|(i, code)| (code.as_str(), i as u64)).collect();
+    let index = catalogue_ids(&catalogue.entities);
     let entities: Vec<_> = catalogue.entities.values().collect();
     let root = (1u64 << ENTITY_BITS) - 1;
     df![
@@ -317,7 +328,8 @@ pub(crate) fn series(observations: &DataFrame, rows: &IdxCa, catalogue: &Catalog
     looked_up.extend(self::looked_up(&indicator_table(catalogue)?, INDICATOR_ID));
     let wide = with_keys(ordered.lazy().with_columns(looked_up)).drop(cols(["_peid", "_lvl"])).collect()?;
     drop(sorting);
-    let id_of = |name: &str| catalogue.indicators.keys().position(|code| code == name).map(|i| i as u32);
+    let indicator_ids = catalogue_ids(&catalogue.indicators);
+    let id_of = |name: &str| indicator_ids.get(name).map(|i| *i as u32);
     let hukou = id_of("urban_rate_hukou").zip(id_of("urban_rate_resident")).filter(|_| wanted.wants(RESIDENT_MINUS_HUKOU_PP));
     let narrow = wide.select([
         KEY,
@@ -407,17 +419,18 @@ fn positions<const N: usize>(frame: &DataFrame, probes: [Expr; N], rows: LazyFra
 /// [`positions`] for probes that ascend with the frame's rows, in `rows` whose `_want` ascends
 /// too: each probe is one merge of two sorted key columns (Polars' sorted left join), no hashing.
 /// Both orders are the caller's promise: a probe marked ascending that is not gives wrong positions.
-fn ascending_positions<const N: usize>(frame: &DataFrame, probes: [Expr; N], rows: DataFrame, names: [&str; N]) -> PolarsResult<[Column; N]> {
+/// Each probe is given with the name of its column of positions.
+fn ascending_positions(frame: &DataFrame, probes: &[(Expr, &str)], rows: DataFrame) -> PolarsResult<Vec<Column>> {
     let mut rows = rows;
     rows.apply("_want", |want| ascending(want.clone()))?;
-    let probed = frame.clone().lazy().select(probes.into_iter().enumerate().map(|(i, probe)| probe.alias(format!("_want{i}"))).collect::<Vec<_>>()).collect()?;
-    let mut found = Vec::with_capacity(N);
-    for (i, name) in names.iter().enumerate() {
+    let probed = frame.clone().lazy().select(probes.iter().enumerate().map(|(i, (probe, _))| probe.clone().alias(format!("_want{i}"))).collect::<Vec<_>>()).collect()?;
+    let mut found = Vec::with_capacity(probes.len());
+    for (i, (_, name)) in probes.iter().enumerate() {
         let probe = ascending(probed.column(&format!("_want{i}"))?.clone().with_name("_want".into()));
         let joined = join_on(DataFrame::new(probe.len(), vec![probe])?.lazy(), rows.clone().lazy(), "_want").select([col(ROW).alias(*name)]).collect()?;
         found.push(joined.column(name)?.clone());
     }
-    Ok(found.try_into().expect("one column per probe"))
+    Ok(found)
 }
 
 /// `frame` with `expr` added, materialised on its own. Windows that rebuild each group (ranks,
@@ -507,17 +520,15 @@ fn measures(frame: DataFrame, base_period: Option<Period>, hukou: Option<(u32, u
     // years × 12, far above 24). The frame is sorted by its unique key, so the keys moved back
     // ascend with it too, and are merged; the parents' keys do not, and are hashed.
     let keys = frame.select([KEY, ROW])?.lazy().rename([KEY], ["_want"], true).collect()?;
-    let [last_year, previous] =
-        ascending_positions(&frame, [col(KEY) - lit(12u64), col(KEY) - col(STEP)], keys.clone(), ["_at_last_year", "_at_previous"])?;
     let two_years = wanted.wants_any(&TWO_YEAR_MEASURES);
+    let mut probes = vec![(col(KEY) - lit(12u64), "_at_last_year"), (col(KEY) - col(STEP), "_at_previous")];
     if two_years {
-        let [two_years_ago] = ascending_positions(&frame, [col(KEY) - lit(24u64)], keys.clone(), ["_at_two_years_ago"])?;
-        frame.with_column(two_years_ago)?;
+        probes.push((col(KEY) - lit(24u64), "_at_two_years_ago"));
     }
-    let parents = wanted.wants_any(&PARENT_MEASURES);
-    if parents {
+    let mut found = ascending_positions(&frame, &probes, keys.clone())?;
+    if wanted.wants_any(&PARENT_MEASURES) {
         let [parent] = positions(&frame, [col(PARENT_KEY)], keys.lazy(), ["_at_parent"])?;
-        frame.with_column(parent)?;
+        found.push(parent);
     }
     // The base: the configured base period's observation, else the series' first with a value
     // (the frame is sorted by series and period, so the first is the lowest position).
@@ -532,7 +543,7 @@ fn measures(frame: DataFrame, base_period: Option<Period>, hukou: Option<(u32, u
         .select([col(SERIES_ID).alias("_want"), col(ROW)])
         .sort(["_want"], SortMultipleOptions::default())
         .collect()?;
-    let [base] = ascending_positions(&frame, [col(SERIES_ID)], base_rows, ["_at_base"])?;
+    found.extend(ascending_positions(&frame, &[(col(SERIES_ID), "_at_base")], base_rows)?);
     let hukou_rows = match hukou {
         Some((registered, _)) => {
             let rates = frame.clone().lazy().filter(col(INDICATOR_ID).eq(lit(registered))).select([col(ENTITY_PERIOD).alias("_want"), col(ROW)]);
@@ -541,7 +552,7 @@ fn measures(frame: DataFrame, base_period: Option<Period>, hukou: Option<(u32, u
         }
         None => None,
     };
-    frame.hstack_mut(&[last_year, previous, base])?;
+    frame.hstack_mut(&found)?;
     if let Some(rows) = hukou_rows {
         frame.with_column(rows)?;
     }
@@ -636,16 +647,16 @@ fn measures(frame: DataFrame, base_period: Option<Period>, hukou: Option<(u32, u
     let result = result.drop(cols(unwanted)).collect()?.lazy();
     drop(_growth);
     let _parents = sub_step("parents, peers and ranks");
-    with_parent_measures(result, points, hukou, parents, wanted)?.collect()
+    with_parent_measures(result, points, hukou, wanted)?.collect()
 }
 
 /// The parent's measures ([`with_parent_shares`]), 两率差 and dense ranks among peers (same parent
 /// and level) by value and by growth, honouring the direction; `hukou` holds the ids of the
 /// registered and the resident urbanization rates, where both are indicators and 两率差 is wanted.
-/// Only the peers' measures `wanted` asks for are computed, and the parent's only when `parents`
-/// (the frame has `_at_parent`).
-fn with_parent_measures(frame: LazyFrame, points: Expr, hukou: Option<(u32, u32)>, parents: bool, wanted: &Measures) -> PolarsResult<LazyFrame> {
-    let frame = if parents { with_parent_shares(frame, points) } else { frame };
+/// Only the measures `wanted` asks for are computed (the parent's where [`measures`] found the
+/// parents' rows, `_at_parent`, for them).
+fn with_parent_measures(frame: LazyFrame, points: Expr, hukou: Option<(u32, u32)>, wanted: &Measures) -> PolarsResult<LazyFrame> {
+    let frame = if wanted.wants_any(&PARENT_MEASURES) { with_parent_shares(frame, points) } else { frame };
     let frame = frame.with_column(
         // 两率差: the resident minus the registered (户籍) urbanization rate, in points.
         match hukou {

@@ -33,12 +33,7 @@ pub(crate) fn assess(series: LazyFrame, catalogue: &Catalogue, settings: &Settin
     // Each target's entity and indicator, and its parent's, as the series' integer key: the
     // joins below compare one number, not two strings.
     let mut frame = target_frame(catalogue)?;
-    let key_column = |entities: &str, name: &str| -> PolarsResult<Column> {
-        let (entities, indicators) = (frame.column(entities)?.str()?, frame.column("indicator")?.str()?);
-        let pairs = entities.iter().zip(indicators.iter()).map(|(entity, indicator)| (entity, indicator.unwrap_or_default()));
-        Ok(Column::new(name.into(), entity_indicator_keys(catalogue, pairs)))
-    };
-    let keys = [key_column("entity", "_ei")?, key_column("parent", "_pei")?];
+    let keys = entity_indicator_keys(catalogue, &frame, &[("entity", "_ei"), ("parent", "_pei")], "indicator")?;
     frame.hstack_mut(&keys)?;
     let targets = match indicators {
         Some(codes) => frame.lazy().filter(crate::any_of("indicator", codes)),
