@@ -669,6 +669,32 @@ fn a_contract_file_checked_in_parts_gives_what_it_gives_checked_whole_in_csv_and
 }
 
 #[test]
+fn optional_columns_a_clean_contract_file_lacks_are_one_value_for_all_its_rows() {
+    let catalogue = two_provinces();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("obs.csv");
+    std::fs::write(&csv, "entity,indicator,period,value\n33,gdp,2023,82553\n11,gdp,2022,41610.9\nCN,gdp,2023,1260582\n11,urban_rate,2023,87.8\n33,urban_rate,2022,70.1\n").unwrap();
+    let parquet = dir.path().join("obs.parquet");
+    write_as_parquet(&csv, &parquet);
+    for path in [&csv, &parquet] {
+        let options = ingest::CsvOptions { name: "obs", path, gb18030: false, max_bad_row_share: 1.0 };
+        // In parts of two rows: the value is the same in every part, so it stays one.
+        let batch = ingest::read_csv_source_in_parts(&options, &catalogue, 2).unwrap();
+        assert_eq!((batch.frame.height(), batch.vectorised_rows, batch.issues.len()), (5, 5, 0), "{}", path.display());
+        let vintage = &batch.sha256[..12];
+        for (name, value) in [("source", None), ("note", None), ("vintage", Some(vintage))] {
+            let column = batch.frame.column(name).unwrap();
+            // One value held once (Polars' scalar column), not a copy per row that every later step would gather.
+            assert!(matches!(column, Column::Scalar(_)), "{}: `{name}` is {column:?}", path.display());
+            let values: Vec<Option<&str>> = column.str().unwrap().iter().collect();
+            assert_eq!(values, vec![value; 5], "{}: `{name}`", path.display());
+        }
+        // The same frame as read whole, where each optional column is null or the input's vintage.
+        assert!(batch.frame.equals_missing(&ingest::read_csv_source(&options, &catalogue).unwrap().frame));
+    }
+}
+
+#[test]
 fn the_warehouse_reads_a_column_without_values_as_one_null_and_every_value_as_written() {
     let project = Project::new(
         "code,name,level,parent\nCN,全国,nation,\n33,浙江省,province,CN\n",

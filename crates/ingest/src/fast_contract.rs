@@ -144,12 +144,11 @@ pub(crate) fn read(raw: &[u8], parquet: bool, catalogue: &Catalogue, part_rows: 
         Input::Csv(text)
     };
     // Every file gives at least one part, an empty one for a header alone.
-    let mut parts = parts.into_iter();
-    let Some(mut checked) = parts.next() else { return Ok(None) };
-    let stacking = step("stack parts and mark duplicates");
-    for part in parts {
-        checked.vstack_mut_owned(part)?;
+    if parts.is_empty() {
+        return Ok(None);
     }
+    let stacking = step("stack parts and mark duplicates");
+    let mut checked = stack(parts)?;
     mark_duplicates(&mut checked)?;
     drop(stacking);
     let _selecting = step("select good rows");
@@ -207,6 +206,34 @@ pub(crate) fn read(raw: &[u8], parquet: bool, catalogue: &Catalogue, part_rows: 
         }
     };
     Ok(Some(Vectorised { good, suspect_text, suspect_lines }))
+}
+
+/// The parts one under the other. A column that holds one value in every part (an optional
+/// column the file lacks, null throughout) stays one value for all the rows, as Polars keeps a
+/// literal: no row of it is ever written out, gathered or copied later.
+fn stack(parts: Vec<DataFrame>) -> PolarsResult<DataFrame> {
+    let height = parts.iter().map(DataFrame::height).sum();
+    let names = parts[0].get_column_names_owned();
+    let constant = |name: &PlSmallStr| -> Option<Scalar> {
+        let mut values = parts.iter().map(|part| match part.column(name) {
+            Ok(Column::Scalar(value)) => Some(value.scalar().clone()),
+            _ => None,
+        });
+        let first = values.next()??;
+        values.all(|value| value.as_ref() == Some(&first)).then_some(first)
+    };
+    let constants: Vec<Option<Scalar>> = names.iter().map(constant).collect();
+    let varying: Vec<PlSmallStr> = names.iter().zip(&constants).filter(|(_, c)| c.is_none()).map(|(name, _)| name.clone()).collect();
+    let mut parts = parts.into_iter().map(|part| part.select(varying.clone()));
+    let mut stacked = parts.next().expect("at least one part")?;
+    for part in parts {
+        stacked.vstack_mut_owned(part?)?;
+    }
+    let columns = names.into_iter().zip(constants).map(|(name, constant)| match constant {
+        Some(value) => Ok(Column::new_scalar(name, value, height)),
+        None => stacked.column(&name).cloned(),
+    });
+    DataFrame::new(height, columns.collect::<PolarsResult<Vec<_>>>()?)
 }
 
 /// Whether the vectorised path can read a file with these columns: distinct, untrimmed, named,

@@ -345,6 +345,7 @@ pub fn compute_by_indicator<E: From<TransformError>>(
         parts => parts,
     };
     let whole = parts.len() <= 1;
+    let keyed_targets = targets::keyed_targets(catalogue).map_err(polars_error("targets"))?;
     let rows = {
         let _step = step("rows by part");
         series::rows_by_part(&observations, catalogue, &parts, period).map_err(polars_error("rows by part"))?
@@ -362,7 +363,7 @@ pub fn compute_by_indicator<E: From<TransformError>>(
         }
         {
             let _step = step("targets");
-            let assessed = targets::assess(series.clone().lazy(), catalogue, settings, (!whole).then_some(&codes[..]))
+            let assessed = targets::assess(series.clone().lazy(), &keyed_targets, catalogue, settings, (!whole).then_some(&codes[..]))
                 .and_then(LazyFrame::collect)
                 .and_then(own_strings)
                 .map_err(polars_error("targets"))?;

@@ -3,7 +3,7 @@
 //! Rows that could not be read (unparseable, out of range, duplicated) are found by `ingest`;
 //! revisions between vintages need the warehouse's history and are not checked here yet.
 
-use contract::Period;
+use contract::{Frequency, Period};
 use contract::columns::*;
 use polars::prelude::*;
 
@@ -90,9 +90,9 @@ pub fn quality(series: &DataFrame, period: Period, settings: &Settings) -> Polar
         .agg([col(END_MONTH).first()])
         .with_column((lit(period.end_month_index()) - col(END_MONTH)).alias("lag_months"))
         .with_column(
-            when(col(FREQ).eq(lit("M")))
+            when(col(FREQ).eq(lit(Frequency::Month.code())))
                 .then(lit(settings.stale_after_months_monthly))
-                .when(col(FREQ).eq(lit("Q")))
+                .when(col(FREQ).eq(lit(Frequency::Quarter.code())))
                 .then(lit(settings.stale_after_months_quarterly))
                 .otherwise(lit(settings.stale_after_months_yearly))
                 .alias("limit"),

@@ -24,21 +24,30 @@ fn cagr_pct(to: Expr, from: Expr, n: Expr) -> Expr {
         .otherwise(null_f64())
 }
 
-/// Assesses every target of the catalogue at `period`.
+/// The catalogue's targets ([`target_frame`]) with each target's entity and indicator, and its
+/// parent's, as the series' integer key (`_ei`, `_pei`): the joins of [`assess`] compare one
+/// number, not two strings. Built once for all the parts of a computation.
+pub(crate) fn keyed_targets(catalogue: &Catalogue) -> PolarsResult<DataFrame> {
+    let mut frame = target_frame(catalogue)?;
+    let keys = entity_indicator_keys(catalogue, &frame, &[("entity", "_ei"), ("parent", "_pei")], "indicator")?;
+    frame.hstack_mut(&keys)?;
+    Ok(frame)
+}
+
+/// Assesses every target of `targets` ([`keyed_targets`]) at `period`.
 ///
 /// `series` is the output of the series stage (group totals included). The output holds one
 /// row per target, in catalogue order, with the columns named in the `compute` contract.
 /// With `indicators`, only the targets on those indicators are assessed.
-pub(crate) fn assess(series: LazyFrame, catalogue: &Catalogue, settings: &Settings, indicators: Option<&[&str]>) -> PolarsResult<LazyFrame> {
-    // Each target's entity and indicator, and its parent's, as the series' integer key: the
-    // joins below compare one number, not two strings.
-    let mut frame = target_frame(catalogue)?;
-    let keys = entity_indicator_keys(catalogue, &frame, &[("entity", "_ei"), ("parent", "_pei")], "indicator")?;
-    frame.hstack_mut(&keys)?;
+pub(crate) fn assess(series: LazyFrame, targets: &DataFrame, catalogue: &Catalogue, settings: &Settings, indicators: Option<&[&str]>) -> PolarsResult<LazyFrame> {
     let targets = match indicators {
-        Some(codes) => frame.lazy().filter(crate::any_of("indicator", codes)),
-        None => frame.lazy(),
+        Some(codes) => targets.clone().lazy().filter(crate::any_of("indicator", codes)).collect()?,
+        None => targets.clone(),
     };
+    // A part whose indicators have no target: the joins below run on none of its rows (the
+    // columns are the same), not on all of them against nothing.
+    let series = if targets.height() == 0 { series.slice(0, 0) } else { series };
+    let targets = targets.lazy();
     let observed = series.clone().filter(col(VALUE).is_not_null());
 
     // The assessed observation: the latest with a value up to the period; for an annual plan,
