@@ -5,7 +5,9 @@ Usage (from the repository root, after `cargo build --release -p townpulse`; `ju
     bench/.venv/bin/python bench/run.py [--scales province,10000,national] [--runs 3] [--memory-limit-gib 20]
 
 For each scale it generates the data once (`townpulse demo-data`, kept in bench/data/), then times
-each command `--runs` times (wall time and peak memory from /usr/bin/time; the median is reported):
+each command `--runs` times, round robin (each round runs every command once, in an order rotated
+from round to round; wall time and peak memory from /usr/bin/time; the median is reported, and
+townpulse's ratios to the peers and the floor within each round):
 the floor (read the input Parquet and write it back), townpulse ingest from CSV and from Parquet,
 townpulse compute, a full townpulse run (every county's email to the outbox), and the three peers.
 At province scale each peer's output is checked equal to townpulse's. Writes bench/RESULTS.md.
@@ -118,22 +120,31 @@ def main():
         # Commands skipped this time keep the times an earlier invocation measured.
         earlier = saved.get("results", {}).get(scale, {}).get("times", {}) if skip else {}
         results[scale] = {"rows": rows, "runs": args.runs, "times": {k: v for k, v in earlier.items() if any(k.startswith(s) for s in skip)}}
-        for name, command in commands(data).items():
-            if any(name.startswith(s) for s in skip):
-                continue
-            runs = []
-            for _ in range(args.runs):
+        # Round robin: each round runs every command once, each round in a rotated order, so that
+        # a slow spell of the machine (this VM's page faults vary several-fold from minute to
+        # minute) falls on every command alike instead of on one command's consecutive runs.
+        todo = [(name, command) for name, command in commands(data).items() if not any(name.startswith(s) for s in skip)]
+        runs = {name: [] for name, _ in todo}
+        failed = set()
+        for round_ in range(args.runs):
+            shift = round_ % len(todo) if todo else 0
+            for name, command in todo[shift:] + todo[:shift]:
+                if name in failed:
+                    continue
                 fresh(data, name)
                 seconds, mib, ok, tail = timed(command, data, args.memory_limit_gib)
-                runs.append((seconds, mib, ok))
-                print(f"{scale:>9} {name:<42} {seconds:8.2f} s {mib:9.0f} MiB {'ok' if ok else 'FAILED'}", flush=True)
+                runs[name].append((seconds, mib, ok))
+                print(f"{scale:>9} round {round_ + 1} {name:<42} {seconds:8.2f} s {mib:9.0f} MiB {'ok' if ok else 'FAILED'}", flush=True)
                 if not ok:
                     print(tail, flush=True)
-                    break
-            ok_runs = [r for r in runs if r[2]]
+                    failed.add(name)
+        # Each round's seconds by command (None for a failed run), for the ratios within a round.
+        results[scale]["rounds"] = {name: [r[0] if r[2] else None for r in command_runs] for name, command_runs in runs.items()}
+        for name, command_runs in runs.items():
+            ok_runs = [r for r in command_runs if r[2]]
             results[scale]["times"][name] = (
                 statistics.median(r[0] for r in ok_runs) if ok_runs else None,
-                statistics.median(r[1] for r in ok_runs) if ok_runs else max(r[1] for r in runs),
+                statistics.median(r[1] for r in ok_runs) if ok_runs else max(r[1] for r in command_runs),
                 len(ok_runs),
             )
         results[scale]["times"] = {k: results[scale]["times"][k] for k in commands(data) if k in results[scale]["times"]}
@@ -172,6 +183,30 @@ def versions():
     }
 
 
+def round_ratios(rounds):
+    """Lines giving, round by round, townpulse's time over the fastest peer's and the floor's in
+    that same round (commands run one after another within a round), with their median."""
+    peers = [p for p in ["DuckDB", "pandas", "Python Polars"] if p in rounds]
+    floor = rounds.get("floor: read + write Parquet (Python Polars)", [])
+    lines = []
+    for name in ["townpulse compute", SUITE_COMPUTE]:
+        ours = rounds.get(name, [])
+        by_peer, by_floor = [], []
+        for i, seconds in enumerate(ours):
+            peer_times = [rounds[p][i] for p in peers if i < len(rounds[p]) and rounds[p][i]]
+            if seconds and peer_times:
+                by_peer.append(seconds / min(peer_times))
+            if seconds and i < len(floor) and floor[i]:
+                by_floor.append(seconds / floor[i])
+        if by_peer:
+            text = ", ".join(f"{r:.2f}×" for r in by_peer)
+            line = f"{name} / the fastest peer of the same round ({', '.join(peers)}): {text} (median {statistics.median(by_peer):.2f}×)"
+            if by_floor:
+                line += f"; / the floor of the same round: {', '.join(f'{r:.2f}×' for r in by_floor)} (median {statistics.median(by_floor):.2f}×)"
+            lines += ["", line + "."]
+    return lines
+
+
 def write_results(results, checks, args):
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     mem = next((int(l.split()[1]) // 1024 // 1024 for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
@@ -179,7 +214,7 @@ def write_results(results, checks, args):
         "# Benchmark results (`just bench`)",
         "",
         f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores ({cpu}), {mem} GiB; "
-        f"median of the runs given per scale; peak memory is the maximum resident set size; a limit of {args.memory_limit_gib:g} GiB of address space per command.",
+        f"the commands run round robin (each round runs every command once, in a rotated order) and each time is the median of the rounds given per scale; peak memory is the maximum resident set size; a limit of {args.memory_limit_gib:g} GiB of address space per command.",
         "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()) + ".",
         "",
@@ -209,6 +244,7 @@ def write_results(results, checks, args):
                       f"townpulse compute / floor: {compute / floor:.2f}× (goal ≤ 2×)."]
             if suite:
                 lines += ["", f"townpulse compute --columns (the suite) / fastest peer: {suite / min(peers):.2f}×; / floor: {suite / floor:.2f}×."]
+        lines += round_ratios(result.get("rounds", {}))
         lines.append("")
     # Everything above the marker (the `extract` results) stays as it is.
     marker = "<!-- bench/run.py writes below this line -->"
