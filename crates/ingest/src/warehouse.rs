@@ -215,14 +215,29 @@ impl Warehouse {
             .map_err(IngestError::polars(format!("reading the warehouse {}", self.root.display())))
     }
 
+    /// Writes `frame` a chunk at a time (one row group each). A column that holds one value for
+    /// all the rows (the reader's optional columns a file lacks) is spelled out for one chunk at
+    /// a time: written whole, its single chunk would not line up with the other columns' chunks,
+    /// and the writer would first copy every column into one chunk (at 10,000 townships, 0.5 GB
+    /// more and twice the time).
     fn write_parquet(&self, path: &Path, frame: &DataFrame) -> Result<(), IngestError> {
-        let mut frame = frame.clone();
+        let lengths: Vec<usize> = match frame.columns().iter().find_map(Column::as_series) {
+            Some(series) => series.chunk_lengths().collect(),
+            None => vec![frame.height()],
+        };
         atomic::write_file_with(path, |file| {
-            ParquetWriter::new(file)
-                .with_compression(ParquetCompression::Lz4Raw)
-                .finish(&mut frame)
-                .map(|_| ())
-                .map_err(std::io::Error::other)
+            let write = || -> PolarsResult<()> {
+                let mut writer = ParquetWriter::new(file).with_compression(ParquetCompression::Lz4Raw).batched(frame.schema())?;
+                let mut offset = 0;
+                for length in lengths {
+                    let mut chunk = frame.slice(offset as i64, length);
+                    chunk.align_chunks_par();
+                    writer.write_batch(&chunk)?;
+                    offset += length;
+                }
+                writer.finish().map(|_| ())
+            };
+            write().map_err(std::io::Error::other)
         })
         .map_err(self.io(path))
     }
