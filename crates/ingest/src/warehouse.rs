@@ -276,10 +276,10 @@ fn quarantine_csv(issues: &[RowIssue]) -> String {
 
 /// `frame` with each column that holds no value (often the optional source, vintage and note)
 /// kept as one null for all its rows: a column of nulls costs a view and a bit per row, and is
-/// copied by every gather. A national `run` peaked 0.7 GB lower with it. Not used on the
-/// `compute` command's input: there it peaked 0.85 GB higher (each clone of a one-value column
-/// that something later spells out row by row spells it out again, where clones of a column
-/// share one).
+/// copied by every gather. A national `run` peaked 0.7 GB lower with it. The contract reader
+/// gives the columns a file lacks as one value itself (`fast_contract::stack`); what spells such
+/// a column out row by row (appending to it, writing it beside chunked columns) must not, or
+/// each clone spells it out again (a national `compute` once peaked 0.85 GB higher so).
 fn nulls_as_one(frame: DataFrame) -> PolarsResult<DataFrame> {
     let height = frame.height();
     if height == 0 || !frame.columns().iter().any(|column| column.null_count() == height) {
