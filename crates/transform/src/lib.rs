@@ -233,9 +233,10 @@ impl Settings {
             outlier_min_history: 5,
             outlier_min_std: 1.0,
             base_period: None,
-            // Parts of a million observations: at 10,000 towns (7 M observations) 8–9 % faster
-            // than two million and 0.4 GB lower at the peak (bench/RESULTS.md, item 16).
-            part_rows: 1_000_000,
+            // Parts of a quarter of a million observations (one indicator a part from 10,000
+            // towns up): at 10,000 towns (7 M observations) 10 % faster than a million and 0.4 GB
+            // lower at the peak, at a province 0.3 GB lower (bench/RESULTS.md, items 16 and 19).
+            part_rows: 250_000,
             measures: Measures::All,
         }
     }
