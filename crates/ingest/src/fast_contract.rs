@@ -1,9 +1,9 @@
 //! The vectorised path for a file in the observations contract.
 //!
-//! Polars reads the file and checks its rows a quarter of a million at a time: joins against the catalogue's
-//! entities and indicators, one parse per distinct period, a cast of the values, the indicator's
-//! range and unit; then the keys of the whole file are sorted once to find duplicates. Rows that pass every check go straight into
-//! the canonical frame. The few rows that fail any check ("suspect" rows) are handed, as CSV text
+//! Polars reads the file and checks its rows a quarter of a million at a time: joins against the
+//! catalogue's entities and indicators, one parse per distinct period, a cast of the values, the
+//! indicator's range and unit; then the keys of the whole file are sorted once to find duplicates.
+//! Rows that pass every check go straight into the canonical frame. The few rows that fail any check ("suspect" rows) are handed, as CSV text
 //! with their original line numbers, to the row-by-row checker, which reports them exactly as it
 //! always has (and keeps the ones it can use, such as a value with a thousands separator or a unit
 //! that converts). Files the vectorised path cannot read faithfully (quoted fields, CR line ends,
@@ -34,8 +34,9 @@ fn cell_text(frame: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
 
 /// Rows checked at once. A file is checked in slices of this many rows, so the lookups joined
 /// onto each row (ids, units, ranges, the parsed period) never exist for the whole file at once,
-/// and a CSV file's text columns exist for one slice at a time. A quarter of a million: national
-/// `ingest` peaks 0.8 GB lower than with two million, and `run` 0.3 GB lower (bench/RESULTS.md, item 19).
+/// and a CSV file's text columns exist for one slice at a time. A quarter of a million: against
+/// two million, national `ingest` peaks 0.8 GB lower and `run` 0.3 GB lower, while `compute`
+/// peaks 0.25 GB higher in the same time (bench/RESULTS.md, item 19).
 pub const PART_ROWS: usize = 250_000;
 
 /// The catalogue as join tables, and each distinct period text met so far with its id.
