@@ -72,16 +72,19 @@ def generate(scale):
 # these (its targets, quality and standards tables are whole either way).
 SUITE_COLUMNS = "yoy_pct,yoy_change,pop_pct,ytd_yoy_pct,rank_growth"
 SUITE_COMPUTE = "townpulse compute --columns (the suite's series columns)"
+COMPUTE = "townpulse compute"
+FLOOR = "floor: read + write Parquet (Python Polars)"
+PEERS = ["DuckDB", "pandas", "Python Polars"]
 
 
 def commands(data):
     inputs = [data / "observations.parquet", data / "entities.csv", data / "indicators.csv", data / "targets.csv"]
     tp = [TOWNPULSE]
     return {
-        "floor: read + write Parquet (Python Polars)": [PYTHON, BENCH / "floor.py", inputs[0], data / "out-floor"],
+        FLOOR: [PYTHON, BENCH / "floor.py", inputs[0], data / "out-floor"],
         "townpulse ingest (CSV)": tp + ["--config", data / "townpulse-csv.toml", "ingest"],
         "townpulse ingest (Parquet)": tp + ["--config", data / "townpulse.toml", "ingest"],
-        "townpulse compute": tp + ["compute", "--observations", inputs[0], "--entities", inputs[1], "--indicators", inputs[2], "--targets", inputs[3], "--out", data / "out-townpulse", "--format", "parquet"],
+        COMPUTE: tp + ["compute", "--observations", inputs[0], "--entities", inputs[1], "--indicators", inputs[2], "--targets", inputs[3], "--out", data / "out-townpulse", "--format", "parquet"],
         SUITE_COMPUTE: tp + ["compute", "--observations", inputs[0], "--entities", inputs[1], "--indicators", inputs[2], "--targets", inputs[3], "--out", data / "out-townpulse-suite", "--format", "parquet", "--columns", SUITE_COLUMNS],
         "townpulse run (all counties' emails)": tp + ["--config", data / "townpulse.toml", "run"],
         "townpulse run (emails link the report)": tp + ["--config", data / "townpulse-linked.toml", "run"],
@@ -151,7 +154,7 @@ def main():
         if scale == "province":
             # The equality check needs each output once more: townpulse compute, then each peer.
             fresh(data, "")
-            for name in ["townpulse compute", SUITE_COMPUTE, "DuckDB", "pandas", "Python Polars"]:
+            for name in [COMPUTE, SUITE_COMPUTE] + PEERS:
                 subprocess.run([str(c) for c in commands(data)[name]], cwd=data, capture_output=True)
             pairs = [("DuckDB", "out-townpulse", "out-duckdb"), ("pandas", "out-townpulse", "out-pandas"), ("Python Polars", "out-townpulse", "out-polars"),
                      ("DuckDB against `compute --columns`", "out-townpulse-suite", "out-duckdb")]
@@ -183,21 +186,22 @@ def versions():
     }
 
 
+def ratios(seconds, peer_times, floor):
+    """`seconds` over the fastest of `peer_times` and over `floor` (None where a time is missing)."""
+    peer_times = [t for t in peer_times if t]
+    return (seconds / min(peer_times) if seconds and peer_times else None, seconds / floor if seconds and floor else None)
+
+
 def round_ratios(rounds):
     """Lines giving, round by round, townpulse's time over the fastest peer's and the floor's in
     that same round (commands run one after another within a round), with their median."""
-    peers = [p for p in ["DuckDB", "pandas", "Python Polars"] if p in rounds]
-    floor = rounds.get("floor: read + write Parquet (Python Polars)", [])
+    peers = [p for p in PEERS if p in rounds]
+    at = lambda name, i: rounds[name][i] if name in rounds and i < len(rounds[name]) else None
     lines = []
-    for name in ["townpulse compute", SUITE_COMPUTE]:
-        ours = rounds.get(name, [])
-        by_peer, by_floor = [], []
-        for i, seconds in enumerate(ours):
-            peer_times = [rounds[p][i] for p in peers if i < len(rounds[p]) and rounds[p][i]]
-            if seconds and peer_times:
-                by_peer.append(seconds / min(peer_times))
-            if seconds and i < len(floor) and floor[i]:
-                by_floor.append(seconds / floor[i])
+    for name in [COMPUTE, SUITE_COMPUTE]:
+        by_round = [ratios(seconds, [at(p, i) for p in peers], at(FLOOR, i)) for i, seconds in enumerate(rounds.get(name, []))]
+        by_peer = [r for r, _ in by_round if r is not None]
+        by_floor = [r for _, r in by_round if r is not None]
         if by_peer:
             text = ", ".join(f"{r:.2f}×" for r in by_peer)
             line = f"{name} / the fastest peer of the same round ({', '.join(peers)}): {text} (median {statistics.median(by_peer):.2f}×)"
@@ -235,15 +239,13 @@ def write_results(results, checks, args):
         for name, (seconds, mib, _ok) in times.items():
             wall = f"{seconds:.2f}" if seconds is not None else "failed"
             lines.append(f"| {name} | {wall} | {mib:,.0f} |")
-        peers = [times[p][0] for p in ["DuckDB", "pandas", "Python Polars"] if p in times and times[p][0] is not None]
-        compute = times.get("townpulse compute", (None,))[0]
-        floor = times.get("floor: read + write Parquet (Python Polars)", (None,))[0]
-        suite = times.get(SUITE_COMPUTE, (None,))[0]
-        if compute and peers and floor:
-            lines += ["", f"townpulse compute / fastest peer: {compute / min(peers):.2f}× (goal ≤ 0.5×); "
-                      f"townpulse compute / floor: {compute / floor:.2f}× (goal ≤ 2×)."]
-            if suite:
-                lines += ["", f"townpulse compute --columns (the suite) / fastest peer: {suite / min(peers):.2f}×; / floor: {suite / floor:.2f}×."]
+        median = lambda name: times.get(name, (None,))[0]
+        to_peer, to_floor = ratios(median(COMPUTE), [median(p) for p in PEERS], median(FLOOR))
+        if to_peer and to_floor:
+            lines += ["", f"townpulse compute / fastest peer: {to_peer:.2f}× (goal ≤ 0.5×); townpulse compute / floor: {to_floor:.2f}× (goal ≤ 2×)."]
+            suite_to_peer, suite_to_floor = ratios(median(SUITE_COMPUTE), [median(p) for p in PEERS], median(FLOOR))
+            if suite_to_peer:
+                lines += ["", f"townpulse compute --columns (the suite) / fastest peer: {suite_to_peer:.2f}×; / floor: {suite_to_floor:.2f}×."]
         lines += round_ratios(result.get("rounds", {}))
         lines.append("")
     # Everything above the marker (the `extract` results) stays as it is.

@@ -317,19 +317,16 @@ impl<'c> Checker<'c> {
         let mut frame = build_frame(self.out, &vintage).map_err(IngestError::polars(context()))?;
         let vectorised_rows = checked.as_ref().map_or(0, DataFrame::height);
         if let Some(mut checked) = checked {
-            // A file without vintages gets the input's as one value for all its rows.
-            let no_vintages = matches!(checked.column(columns::VINTAGE), Ok(Column::Scalar(given)) if given.scalar().is_null());
-            if no_vintages {
+            // Rows without vintages throughout get the input's as one value for all of them
+            // (filling nulls would spell it out row by row).
+            let given = checked.column(columns::VINTAGE).map_err(IngestError::polars(context()))?;
+            if given.null_count() == given.len() {
                 let stamped = Column::new_scalar(columns::VINTAGE.into(), Scalar::from(PlSmallStr::from(vintage.as_str())), checked.height());
                 checked.with_column(stamped).map_err(IngestError::polars(context()))?;
             } else {
                 checked = checked.lazy().with_column(col(columns::VINTAGE).fill_null(lit(vintage.clone()))).collect().map_err(IngestError::polars(context()))?;
             }
-            // Appending copies every column out of its single value: only when the row reader kept rows.
-            if frame.height() > 0 {
-                checked.vstack_mut(&frame).map_err(IngestError::polars(context()))?;
-            }
-            frame = checked;
+            frame = crate::fast_contract::stack(vec![checked, frame]).map_err(IngestError::polars(context()))?;
         }
         Ok(SourceBatch { source: source_name, path, raw, sha256, rows_read, vectorised_rows, frame, issues: self.issues, revisions: self.revisions, max_bad_row_share })
     }

@@ -210,10 +210,15 @@ pub(crate) fn read(raw: &[u8], parquet: bool, catalogue: &Catalogue, part_rows: 
     Ok(Some(Vectorised { good, suspect_text, suspect_lines }))
 }
 
-/// The parts one under the other. A column that holds one value in every part (an optional
-/// column the file lacks, null throughout) stays one value for all the rows, as Polars keeps a
-/// literal: no row of it is ever written out, gathered or copied later.
-fn stack(parts: Vec<DataFrame>) -> PolarsResult<DataFrame> {
+/// The parts (at least one, with the same columns) one under the other. A column that holds one
+/// value in every part with rows (an optional column the file lacks, null throughout) stays one
+/// value for all the rows, as Polars keeps a literal: no row of it is ever written out, gathered
+/// or copied later. Parts without rows are left out (appending one would spell such columns out).
+pub(crate) fn stack(parts: Vec<DataFrame>) -> PolarsResult<DataFrame> {
+    let parts: Vec<DataFrame> = match parts.iter().any(|part| part.height() > 0) {
+        true => parts.into_iter().filter(|part| part.height() > 0).collect(),
+        false => parts.into_iter().take(1).collect(),
+    };
     let height = parts.iter().map(DataFrame::height).sum();
     let names = parts[0].get_column_names_owned();
     let constant = |name: &PlSmallStr| -> Option<Scalar> {
