@@ -1,4 +1,4 @@
-"""The floor: read the input Parquet and write it back (Python Polars). Usage: floor.py IN OUT_DIR"""
+"""The floor: read a Parquet file and write it back (Python Polars): the input, or a table townpulse wrote. Usage: floor.py IN OUT_DIR"""
 import sys
 
 import polars as pl

@@ -8,7 +8,9 @@ For each scale it generates the data once (`townpulse demo-data`, kept in bench/
 each command `--runs` times, round robin (each round runs every command once, in an order rotated
 from round to round; wall time and peak memory from /usr/bin/time; the median is reported, and
 townpulse's ratios to the peers and the floor within each round):
-the floor (read the input Parquet and write it back), townpulse ingest from CSV and from Parquet,
+the floor (read the input Parquet and write it back), the same copy of the series tables that
+`townpulse compute` and `compute --columns` write (a lower bound for any tool that writes them;
+townpulse writes them once before the rounds), townpulse ingest from CSV and from Parquet,
 townpulse compute, a full townpulse run (every county's email to the outbox), and the three peers.
 At province scale each peer's output is checked equal to townpulse's. Writes bench/RESULTS.md.
 """
@@ -74,6 +76,11 @@ SUITE_COLUMNS = "yoy_pct,yoy_change,pop_pct,ytd_yoy_pct,rank_growth"
 SUITE_COMPUTE = "townpulse compute --columns (the suite's series columns)"
 COMPUTE = "townpulse compute"
 FLOOR = "floor: read + write Parquet (Python Polars)"
+# Lower bounds for any tool that writes what townpulse writes: the floor's read and write, with no
+# computing, of the series table `compute` writes and of the suite's (`compute --columns`).
+COPY_WHOLE = "copy of compute's series table (read + write, Python Polars)"
+COPY_SUITE = "copy of the suite's series table (read + write, Python Polars)"
+COPIED = {COPY_WHOLE: COMPUTE, COPY_SUITE: SUITE_COMPUTE}
 PEERS = ["DuckDB", "pandas", "Python Polars"]
 
 
@@ -82,6 +89,8 @@ def commands(data):
     tp = [TOWNPULSE]
     return {
         FLOOR: [PYTHON, BENCH / "floor.py", inputs[0], data / "out-floor"],
+        COPY_WHOLE: [PYTHON, BENCH / "floor.py", copy_source(data, COMPUTE), data / "out-floor"],
+        COPY_SUITE: [PYTHON, BENCH / "floor.py", copy_source(data, SUITE_COMPUTE), data / "out-floor"],
         "townpulse ingest (CSV)": tp + ["--config", data / "townpulse-csv.toml", "ingest"],
         "townpulse ingest (Parquet)": tp + ["--config", data / "townpulse.toml", "ingest"],
         COMPUTE: tp + ["compute", "--observations", inputs[0], "--entities", inputs[1], "--indicators", inputs[2], "--targets", inputs[3], "--out", data / "out-townpulse", "--format", "parquet"],
@@ -92,6 +101,25 @@ def commands(data):
         "pandas": [PYTHON, BENCH / "peer_pandas.py"] + inputs + [data / "out-pandas"],
         "Python Polars": [PYTHON, BENCH / "peer_polars.py"] + inputs + [data / "out-polars"],
     }
+
+
+def copy_source(data, name):
+    """Where the series table of townpulse's command `name` is kept for the copies (outside the
+    folders each run starts without)."""
+    return data / "copy-source" / ("suite" if name == SUITE_COMPUTE else "whole") / "series.parquet"
+
+
+def prepare_copies(data, todo):
+    """Runs townpulse's commands whose series tables the copies in `todo` read, once, before the rounds."""
+    for copy, name in COPIED.items():
+        if copy in dict(todo):
+            command = [str(c) for c in commands(data)[name]]
+            out = command.index("--out") + 1
+            command[out] = str(copy_source(data, name).parent)
+            shutil.rmtree(command[out], ignore_errors=True)
+            subprocess.run(command, cwd=data, capture_output=True, check=False)
+            if not copy_source(data, name).exists():
+                sys.exit(f"{name} wrote no {copy_source(data, name)}: the copies need it")
 
 
 def fresh(data, name):
@@ -128,6 +156,7 @@ def main():
         # minute) falls on every command alike instead of on one command's consecutive runs.
         todo = [(name, command) for name, command in commands(data).items() if not any(name.startswith(s) for s in skip)]
         runs = {name: [] for name, _ in todo}
+        prepare_copies(data, todo)
         failed = set()
         for round_ in range(args.runs):
             shift = round_ % len(todo) if todo else 0
@@ -246,6 +275,10 @@ def write_results(results, checks, args):
             suite_to_peer, suite_to_floor = ratios(median(SUITE_COMPUTE), [median(p) for p in PEERS], median(FLOOR))
             if suite_to_peer:
                 lines += ["", f"townpulse compute --columns (the suite) / fastest peer: {suite_to_peer:.2f}×; / floor: {suite_to_floor:.2f}×."]
+            bounds = [(copy, median(copy) / median(FLOOR)) for copy in COPIED if median(copy)]
+            if bounds:
+                lines += ["", "Reading and writing back, with no computing, the series table a command writes (a lower bound for any tool that writes it): "
+                          + "; ".join(f"{COPIED[copy]}'s {median(copy):.2f} s, {ratio:.2f}× the floor" for copy, ratio in bounds) + "."]
         lines += round_ratios(result.get("rounds", {}))
         lines.append("")
     # Everything above the marker (the `extract` results) stays as it is.
