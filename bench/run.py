@@ -277,8 +277,8 @@ def write_results(results, checks, args):
                 lines += ["", f"townpulse compute --columns (the suite) / fastest peer: {suite_to_peer:.2f}×; / floor: {suite_to_floor:.2f}×."]
             bounds = [(copy, median(copy) / median(FLOOR)) for copy in COPIED if median(copy)]
             if bounds:
-                lines += ["", "Reading and writing back, with no computing, the series table a command writes (a lower bound for any tool that writes it): "
-                          + "; ".join(f"{COPIED[copy]}'s {median(copy):.2f} s, {ratio:.2f}× the floor" for copy, ratio in bounds) + "."]
+                lines += ["", "Reading and writing back the series table a command writes, with no computing (a lower bound for any tool that writes that table): "
+                          + "; ".join(f"`{COPIED[copy].split(' (')[0]}`'s {median(copy):.2f} s, {ratio:.2f}× the floor" for copy, ratio in bounds) + "."]
         lines += round_ratios(result.get("rounds", {}))
         lines.append("")
     # Everything above the marker (the `extract` results) stays as it is.
