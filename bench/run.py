@@ -77,10 +77,11 @@ SUITE_COMPUTE = "townpulse compute --columns (the suite's series columns)"
 COMPUTE = "townpulse compute"
 FLOOR = "floor: read + write Parquet (Python Polars)"
 # Lower bounds for any tool that writes what townpulse writes: the floor's read and write, with no
-# computing, of the series table `compute` writes and of the suite's (`compute --columns`).
+# computing, of the series table `compute` writes and of the suite's (`compute --columns`). Each
+# copy names the command whose table it copies and the folder that table is kept in.
 COPY_WHOLE = "copy of compute's series table (read + write, Python Polars)"
 COPY_SUITE = "copy of the suite's series table (read + write, Python Polars)"
-COPIED = {COPY_WHOLE: COMPUTE, COPY_SUITE: SUITE_COMPUTE}
+COPIED = {COPY_WHOLE: (COMPUTE, "whole"), COPY_SUITE: (SUITE_COMPUTE, "suite")}
 PEERS = ["DuckDB", "pandas", "Python Polars"]
 
 
@@ -89,8 +90,8 @@ def commands(data):
     tp = [TOWNPULSE]
     return {
         FLOOR: [PYTHON, BENCH / "floor.py", inputs[0], data / "out-floor"],
-        COPY_WHOLE: [PYTHON, BENCH / "floor.py", copy_source(data, COMPUTE), data / "out-floor"],
-        COPY_SUITE: [PYTHON, BENCH / "floor.py", copy_source(data, SUITE_COMPUTE), data / "out-floor"],
+        COPY_WHOLE: [PYTHON, BENCH / "floor.py", copy_source(data, COPY_WHOLE), data / "out-floor"],
+        COPY_SUITE: [PYTHON, BENCH / "floor.py", copy_source(data, COPY_SUITE), data / "out-floor"],
         "townpulse ingest (CSV)": tp + ["--config", data / "townpulse-csv.toml", "ingest"],
         "townpulse ingest (Parquet)": tp + ["--config", data / "townpulse.toml", "ingest"],
         COMPUTE: tp + ["compute", "--observations", inputs[0], "--entities", inputs[1], "--indicators", inputs[2], "--targets", inputs[3], "--out", data / "out-townpulse", "--format", "parquet"],
@@ -103,23 +104,23 @@ def commands(data):
     }
 
 
-def copy_source(data, name):
-    """Where the series table of townpulse's command `name` is kept for the copies (outside the
-    folders each run starts without)."""
-    return data / "copy-source" / ("suite" if name == SUITE_COMPUTE else "whole") / "series.parquet"
+def copy_source(data, copy):
+    """The series table the copy `copy` reads, kept outside the folders each run starts without."""
+    return data / "copy-source" / COPIED[copy][1] / "series.parquet"
 
 
 def prepare_copies(data, todo):
     """Runs townpulse's commands whose series tables the copies in `todo` read, once, before the rounds."""
-    for copy, name in COPIED.items():
-        if copy in dict(todo):
+    names = [name for name, _ in todo]
+    for copy, (name, _) in COPIED.items():
+        if copy in names:
+            table = copy_source(data, copy)
             command = [str(c) for c in commands(data)[name]]
-            out = command.index("--out") + 1
-            command[out] = str(copy_source(data, name).parent)
-            shutil.rmtree(command[out], ignore_errors=True)
+            command[command.index("--out") + 1] = str(table.parent)
+            shutil.rmtree(table.parent, ignore_errors=True)
             subprocess.run(command, cwd=data, capture_output=True, check=False)
-            if not copy_source(data, name).exists():
-                sys.exit(f"{name} wrote no {copy_source(data, name)}: the copies need it")
+            if not table.exists():
+                sys.exit(f"{name} wrote no {table}: the copies need it")
 
 
 def fresh(data, name):
@@ -278,7 +279,7 @@ def write_results(results, checks, args):
             bounds = [(copy, median(copy) / median(FLOOR)) for copy in COPIED if median(copy)]
             if bounds:
                 lines += ["", "Reading and writing back the series table a command writes, with no computing (a lower bound for any tool that writes that table): "
-                          + "; ".join(f"`{COPIED[copy].split(' (')[0]}`'s {median(copy):.2f} s, {ratio:.2f}× the floor" for copy, ratio in bounds) + "."]
+                          + "; ".join(f"`{COPIED[copy][0].split(' (')[0]}`'s {median(copy):.2f} s, {ratio:.2f}× the floor" for copy, ratio in bounds) + "."]
         lines += round_ratios(result.get("rounds", {}))
         lines.append("")
     # Everything above the marker (the `extract` results) stays as it is.
